@@ -1,0 +1,63 @@
+import type { EmulatorOptions } from "./options.js";
+
+export const USAGE = `Usage: flame-emulator [options]
+
+Options:
+  --port <n>              port to listen on (default 8080; 0 picks a free one)
+  --host <addr>           interface to bind (default 127.0.0.1)
+  --cors-origin <origin>  allow this browser origin (repeatable; default any localhost origin)
+  --pending-delay-ms <n>  keep each new task Pending this long
+  --running-delay-ms <n>  keep each task Running this long before its handler runs
+  --help                  show this text`;
+
+export type CliCommand = { help: true } | { help: false; options: EmulatorOptions };
+
+const number = (flag: string, value: string | undefined): number => {
+  const n = Number(value);
+  if (value === undefined || value === "" || !Number.isInteger(n) || n < 0) {
+    throw new Error(`${flag} needs a non-negative integer, got ${value ?? "nothing"}`);
+  }
+  return n;
+};
+
+/** Parses the CLI's arguments (`--flag value` or `--flag=value`). */
+export const parseCliArgs = (argv: readonly string[]): CliCommand => {
+  const options: EmulatorOptions = { port: 8080 };
+  const origins: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf("=");
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = () => (eq > 0 ? arg.slice(eq + 1) : argv[++i]);
+    switch (flag) {
+      case "--help":
+      case "-h":
+        return { help: true };
+      case "--port":
+        options.port = number(flag, value());
+        break;
+      case "--host": {
+        const host = value();
+        if (!host) throw new Error("--host needs an address");
+        options.host = host;
+        break;
+      }
+      case "--cors-origin": {
+        const origin = value();
+        if (!origin) throw new Error("--cors-origin needs an origin");
+        origins.push(origin);
+        break;
+      }
+      case "--pending-delay-ms":
+        options.pendingDelayMs = number(flag, value());
+        break;
+      case "--running-delay-ms":
+        options.runningDelayMs = number(flag, value());
+        break;
+      default:
+        throw new Error(`unknown option ${arg}`);
+    }
+  }
+  if (origins.length > 0) options.corsOrigins = origins;
+  return { help: false, options };
+};

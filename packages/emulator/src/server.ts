@@ -1,0 +1,113 @@
+import * as http2 from "node:http2";
+import type { Socket } from "node:net";
+import { type ConnectRouter, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { corsHeaders } from "./cors.js";
+import type { CorsOrigins, EmulatorProtocols } from "./options.js";
+import { rawStreamKey } from "./stream-registry.js";
+
+export interface ServerOptions {
+  routes: (router: ConnectRouter) => void;
+  interceptors: Interceptor[];
+  protocols: Required<EmulatorProtocols>;
+  corsOrigins: CorsOrigins;
+  maxMessageBytes: number;
+  tls: { cert: string | Uint8Array; key: string | Uint8Array } | undefined;
+}
+
+type Request = http2.Http2ServerRequest | import("node:http").IncomingMessage;
+type Response = http2.Http2ServerResponse | import("node:http").ServerResponse;
+
+/** Breaks the transport under one request the way a crashed peer would. */
+const destroyTransport = (req: Request) => {
+  if ("stream" in req && req.stream) {
+    req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  } else {
+    req.socket.destroy();
+  }
+};
+
+const toPem = (value: string | Uint8Array) =>
+  typeof value === "string" ? value : Buffer.from(value);
+
+/**
+ * One port, three protocols: gRPC over HTTP/2 (cleartext or TLS) and
+ * gRPC-Web / Connect over HTTP/1.1 or HTTP/2, with CORS for browsers.
+ */
+export class EmulatorServer {
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(options: ServerOptions) {
+    const handler = connectNodeAdapter({
+      routes: options.routes,
+      interceptors: options.interceptors,
+      grpc: options.protocols.grpc,
+      grpcWeb: options.protocols.grpcWeb,
+      connect: options.protocols.connect,
+      readMaxBytes: options.maxMessageBytes,
+      writeMaxBytes: options.maxMessageBytes,
+      contextValues: (req) =>
+        createContextValues().set(rawStreamKey, { destroy: () => destroyTransport(req) }),
+    });
+    const onRequest = (req: Request, res: Response) => {
+      const origin = req.headers.origin;
+      if (origin !== undefined) {
+        const preflight = req.method === "OPTIONS";
+        const headers = corsHeaders(origin, options.corsOrigins, preflight);
+        if (preflight) {
+          // No grant for an unlisted origin: the browser refuses the call.
+          res.writeHead(headers ? 204 : 403, headers ?? {});
+          res.end();
+          return;
+        }
+        if (headers)
+          for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+      }
+      handler(req, res);
+    };
+    const serverOptions = { allowHTTP1: true, maxSessionMemory: 64 };
+    this.server = options.tls
+      ? http2.createSecureServer(
+          { ...serverOptions, cert: toPem(options.tls.cert), key: toPem(options.tls.key) },
+          onRequest,
+        )
+      : http2.createServer(serverOptions, onRequest);
+    this.server.on("connection", (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+    });
+    // A client that vanishes mid-stream must not take the emulator down.
+    this.server.on("sessionError", () => {});
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.server.once("error", onError);
+      this.server.listen(port, host, () => {
+        this.server.off("error", onError);
+        const address = this.server.address();
+        resolve(typeof address === "object" && address ? address.port : port);
+      });
+    });
+  }
+
+  /** Stops listening and cuts every connection at once. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) {
+        this.destroySockets();
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+      this.destroySockets();
+    });
+  }
+
+  private destroySockets(): void {
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+  }
+}
