@@ -2,21 +2,18 @@
 // Kept apart from main.ts so tests can run the whole command in-process.
 
 import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { startEmulator } from "@flame-ts/emulator";
-import { type Connection, connect } from "@flame-ts/node";
+import type { Emulator } from "@flame-ts/emulator";
+import { type Connection, connect, defaultFlameContextPath } from "@flame-ts/node";
 import { estimatePi, type PiEstimate } from "./estimate.js";
+import { startPiEmulator } from "./local-emulator.js";
 import { parseOptions, USAGE, UsageError } from "./options.js";
-import { piHandler } from "./pi-service.js";
 import { createProgress } from "./progress.js";
 
 export interface CliIO {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** FLAME_ENDPOINT, HOME (for ~/.flame/flame.yaml) and the other FLAME_* variables. */
   env: Record<string, string | undefined>;
-  /** Home directory, where the Flame context ~/.flame/flame.yaml lives. */
-  home: string;
   /** Aborting (e.g. on Ctrl-C) stops the job and closes the session. */
   signal?: AbortSignal;
 }
@@ -36,20 +33,22 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
     return 0;
   }
 
-  let emulator: Awaited<ReturnType<typeof startEmulator>> | undefined;
+  let emulator: Emulator | undefined;
   let connection: Connection | undefined;
   try {
     const useEmulator =
-      options.emulator || (options.endpoint === undefined && !hasFlameContext(io.env, io.home));
+      options.emulator || (options.endpoint === undefined && !hasFlameContext(io.env));
     if (useEmulator) {
-      emulator = await startEmulator({ port: 0, host: "127.0.0.1" });
-      emulator.serve(options.app, piHandler);
+      emulator = await startPiEmulator(options.app);
+      const why = options.emulator
+        ? "--emulator"
+        : "no Flame endpoint configured (--endpoint, FLAME_ENDPOINT or ~/.flame/flame.yaml)";
       io.stderr.write(
-        `pi: no Flame cluster given; started the Flame emulator in this process at ${emulator.url} serving "${options.app}"\n`,
+        `pi: ${why}: started the Flame emulator in this process at ${emulator.url}, application "${options.app}" runs the Pi handler\n`,
       );
     }
     const endpoint = emulator?.url ?? options.endpoint;
-    connection = await (endpoint === undefined ? connect() : connect(endpoint));
+    connection = await connect(endpoint, { env: io.env });
 
     const progress = createProgress(options.taskNum, { stream: io.stderr });
     let estimate: PiEstimate;
@@ -86,11 +85,11 @@ export function formatEstimate({ inside, total, pi }: Pick<PiEstimate, "inside" 
 }
 
 /** Whether a Flame context is configured: FLAME_ENDPOINT or ~/.flame/flame.yaml. */
-export function hasFlameContext(env: Record<string, string | undefined>, home: string): boolean {
+export function hasFlameContext(env: Record<string, string | undefined>): boolean {
   if (env.FLAME_ENDPOINT) return true;
-  return existsSync(join(home, ".flame", "flame.yaml"));
+  return existsSync(defaultFlameContextPath(env));
 }
 
 function processIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, home: homedir() };
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
 }

@@ -1,7 +1,6 @@
 // Entry point: `tsx --conditions=@flame-ts/source examples/pi/src/main.ts [options]`.
 // Ctrl-C once stops the job and closes its session; twice quits at once.
 
-import { homedir } from "node:os";
 import { runCli } from "./cli.js";
 
 const abort = new AbortController();
@@ -15,7 +14,6 @@ const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
-  home: homedir(),
   signal: abort.signal,
 });
 process.exitCode = code;
