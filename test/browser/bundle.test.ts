@@ -1,0 +1,39 @@
+// Proves that @flame-ts/core + @flame-ts/web bundle for the browser with no
+// Node built-ins: Vite builds the pages with a plugin that fails on any
+// `node:` or built-in import, and the emitted code is searched for leftovers.
+import { describe, expect, it } from "vitest";
+import { type BuiltPage, buildPage, gzipSizeOfJs } from "./harness.js";
+
+function allJs(page: BuiltPage): string {
+  return [...page.files]
+    .filter(([name]) => name.endsWith(".js"))
+    .map(([, code]) => String(code))
+    .join("\n");
+}
+
+describe("browser bundle of core + web", () => {
+  it("a Node built-in in a page fails the build (the guard works)", async () => {
+    await expect(buildPage("node-builtin")).rejects.toThrow(/Node built-in "node:fs"/);
+  });
+
+  it("a minimal app builds with no Node built-ins and no browser stubs", async () => {
+    const page = await buildPage("minimal");
+    const code = allJs(page);
+    // The connection code is really in there (not tree-shaken to nothing)...
+    expect(code).toContain("flame.v1.Frontend");
+    expect(code).toContain("application/grpc-web");
+    // ...and nothing Node-only came along with it.
+    expect(code).not.toMatch(/["'`]node:/);
+    expect(code).not.toContain("__vite-browser-external");
+    expect(code).not.toMatch(/\brequire\(/);
+    const gzip = gzipSizeOfJs(page.files);
+    expect(gzip).toBeGreaterThan(0);
+    console.log(`minimal core+web browser bundle: ${gzip} bytes gzipped (level 9)`);
+  });
+
+  it("the test page, which uses the whole client API, builds clean too", async () => {
+    const code = allJs(await buildPage("client"));
+    expect(code).not.toMatch(/["'`]node:/);
+    expect(code).not.toContain("__vite-browser-external");
+  });
+});

@@ -1,0 +1,227 @@
+// The page the browser tests drive: every scenario is a function on
+// `window.flameTest` that takes server URLs and returns plain data.
+import {
+  type Connection,
+  connect,
+  FlameError,
+  isTerminal,
+  type Task,
+  TaskState,
+} from "@flame-ts/web";
+import type { Subscription } from "rxjs";
+
+const utf8 = new TextDecoder();
+const encode = (s: string) => new TextEncoder().encode(s);
+const stateName = (s: TaskState) => TaskState[s] ?? String(s);
+
+/** What a failed call looked like from inside the page. */
+export interface PageError {
+  isFlameError: boolean;
+  kind?: string;
+  code?: number;
+  message: string;
+}
+
+function describe(err: unknown): PageError {
+  if (FlameError.is(err)) {
+    return {
+      isFlameError: true,
+      kind: err.kind,
+      ...(err.code === undefined ? {} : { code: err.code }),
+      message: err.message,
+    };
+  }
+  return { isFlameError: false, message: String(err) };
+}
+
+async function withConnection<T>(url: string, body: (flame: Connection) => Promise<T>): Promise<T> {
+  const flame = connect(url, { retry: false });
+  try {
+    return await body(flame);
+  } finally {
+    flame.close();
+  }
+}
+
+// Watches started by startWatch, by handle, so a later call can stop them.
+const watches = new Map<
+  number,
+  { subscription: Subscription; states: string[]; flame: Connection }
+>();
+let nextHandle = 1;
+
+interface SessionWatch {
+  sessionId: string;
+  /** Latest state seen per task id. */
+  latest: Map<string, TaskState>;
+  emissions: number;
+  done: Promise<void>;
+  error?: PageError;
+  subscription: Subscription;
+  flame: Connection;
+}
+let sessionWatch: SessionWatch | undefined;
+
+const api = {
+  /** The browser's view of the protocol: which URL scheme the page runs on, say. */
+  userAgent: () => navigator.userAgent,
+
+  /** connect() rejects URLs a browser cannot use; returns the error it threw. */
+  connectError(url: string): PageError | undefined {
+    try {
+      connect(url).close();
+      return undefined;
+    } catch (err) {
+      return describe(err);
+    }
+  },
+
+  listApplications: (url: string) =>
+    withConnection(url, async (flame) =>
+      (await flame.listApplications()).map((a) => a.name).sort(),
+    ),
+
+  /** Same as listApplications, but reports a failure instead of throwing it. */
+  async tryListApplications(url: string): Promise<{ names: string[] } | { error: PageError }> {
+    try {
+      return { names: await api.listApplications(url) };
+    } catch (err) {
+      return { error: describe(err) };
+    }
+  },
+
+  /** Creates a session and runs one task per input; outputs come back as text. */
+  runTasks: (url: string, application: string, inputs: string[]) =>
+    withConnection(url, async (flame) => {
+      const session = await flame.createSession({ application });
+      const results = await Promise.all(inputs.map((input) => session.runTask(encode(input))));
+      const listed = await flame.listSessions();
+      await session.close();
+      return {
+        sessionId: session.id,
+        sessionListed: listed.some((s) => s.id === session.id),
+        results: results.map((r) => ({
+          taskId: r.taskId,
+          state: stateName(r.state),
+          output: r.output === undefined ? undefined : utf8.decode(r.output),
+        })),
+      };
+    }),
+
+  /** Creates one task and returns every state watchTask emitted, in order. */
+  watchOneTask: (url: string, application: string, input: string) =>
+    withConnection(url, async (flame) => {
+      const session = await flame.createSession({ application });
+      const task = await session.createTask(encode(input));
+      const states = await new Promise<string[]>((resolve, reject) => {
+        const seen: string[] = [];
+        session.watchTask(task.id).subscribe({
+          next: (t: Task) => seen.push(stateName(t.state)),
+          error: reject,
+          complete: () => resolve(seen),
+        });
+      });
+      await session.close();
+      return { taskId: task.id, states };
+    }),
+
+  /** Creates a task and starts watching it; the watch stays open until stopWatch. */
+  async startWatch(
+    url: string,
+    application: string,
+  ): Promise<{ handle: number; sessionId: string; taskId: string }> {
+    const flame = connect(url, { retry: false });
+    const session = await flame.createSession({ application });
+    const task = await session.createTask(encode("hold"));
+    const states: string[] = [];
+    const subscription = session.watchTask(task.id).subscribe({
+      next: (t: Task) => states.push(stateName(t.state)),
+      error: (err: unknown) => states.push(`error: ${describe(err).message}`),
+    });
+    const handle = nextHandle++;
+    watches.set(handle, { subscription, states, flame });
+    return { handle, sessionId: session.id, taskId: task.id };
+  },
+
+  watchStates: (handle: number) => [...(watches.get(handle)?.states ?? [])],
+
+  /** Unsubscribes: the watch's stream must be cancelled on the server at once. */
+  stopWatch(handle: number): string[] {
+    const watch = watches.get(handle);
+    if (!watch) throw new Error(`no watch ${handle}`);
+    watch.subscription.unsubscribe();
+    watches.delete(handle);
+    return watch.states;
+  },
+
+  /** Creates a session with `count` tasks and watches all of them with one watchSession. */
+  async startSessionWatch(
+    url: string,
+    application: string,
+    count: number,
+  ): Promise<{ sessionId: string }> {
+    const flame = connect(url, { retry: false });
+    const session = await flame.createSession({ application });
+    const tasks = await Promise.all(
+      Array.from({ length: count }, (_, i) => session.createTask(encode(`t${i}`))),
+    );
+    const latest = new Map<string, TaskState>(tasks.map((t) => [t.id, t.state]));
+    let settle!: () => void;
+    let fail!: (err: unknown) => void;
+    const done = new Promise<void>((ok, ko) => {
+      settle = ok;
+      fail = ko;
+    });
+    done.catch(() => {});
+    const watch: Partial<SessionWatch> = {
+      sessionId: session.id,
+      latest,
+      emissions: 0,
+      done,
+      flame,
+    };
+    watch.subscription = session.watchSession().subscribe({
+      next: (t: Task) => {
+        watch.emissions = (watch.emissions ?? 0) + 1;
+        latest.set(t.id, t.state);
+        if ([...latest.values()].every(isTerminal)) settle();
+      },
+      error: (err: unknown) => {
+        watch.error = describe(err);
+        fail(err);
+      },
+    });
+    sessionWatch = watch as SessionWatch;
+    return { sessionId: session.id };
+  },
+
+  /** How many of the watched tasks have reached a terminal state so far. */
+  sessionWatchProgress() {
+    const w = sessionWatch;
+    if (!w) throw new Error("no session watch");
+    const values = [...w.latest.values()];
+    return {
+      terminal: values.filter(isTerminal).length,
+      total: values.length,
+      emissions: w.emissions,
+      error: w.error,
+    };
+  },
+
+  /** Waits for every task's terminal state, then stops the watch. */
+  async finishSessionWatch() {
+    const w = sessionWatch;
+    if (!w) throw new Error("no session watch");
+    await w.done;
+    w.subscription.unsubscribe();
+    w.flame.close();
+    sessionWatch = undefined;
+    const states: Record<string, string> = {};
+    for (const [id, state] of w.latest) states[id] = stateName(state);
+    return { states, emissions: w.emissions };
+  },
+};
+
+export type PageApi = typeof api;
+
+(window as unknown as { flameTest: PageApi }).flameTest = api;

@@ -1,0 +1,104 @@
+// The web client in Chromium against the emulator directly, over gRPC-Web on
+// HTTP/1.1 from a page on another origin (so CORS is exercised too).
+import { type Emulator, startEmulator } from "@flame-ts/emulator";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildPage,
+  callPage,
+  launchChromium,
+  openPage,
+  type StaticServer,
+  servePage,
+  until,
+} from "./harness.js";
+import type { PageApi } from "./pages/client.js";
+
+let browser: Browser;
+let site: StaticServer;
+let emulator: Emulator;
+let page: Page;
+let releaseHeld: () => void = () => {};
+
+const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
+  callPage<PageApi, K>(page, name, ...args);
+
+beforeAll(async () => {
+  const [built, launched] = await Promise.all([buildPage("client"), launchChromium()]);
+  browser = launched;
+  site = await servePage(built);
+  emulator = await startEmulator({
+    port: 0,
+    corsOrigins: [site.origin],
+    applications: {
+      echo: { description: "echoes its input" },
+      hold: { description: "runs until released" },
+    },
+  });
+  emulator.serve("echo", async ({ input }) => {
+    await new Promise((r) => setTimeout(r, 20));
+    return `echo:${new TextDecoder().decode(input ?? new Uint8Array())}`;
+  });
+  const held = new Promise<void>((resolve) => {
+    releaseHeld = resolve;
+  });
+  emulator.serve("hold", () => held.then(() => "released"));
+  page = await openPage(browser, site.origin);
+});
+
+afterAll(async () => {
+  releaseHeld();
+  await browser?.close();
+  await emulator?.close();
+  await site?.close();
+});
+
+describe("web client against the emulator", () => {
+  it("runs over HTTP from a different origin than the page", () => {
+    expect(new URL(emulator.url).origin).not.toBe(site.origin);
+  });
+
+  it("lists the built-in applications", async () => {
+    expect(await call("listApplications", emulator.url)).toEqual(
+      expect.arrayContaining(["flmexec", "flmping", "flmrun"]),
+    );
+  });
+
+  it("creates a session and runs tasks to Succeed with their outputs", async () => {
+    const run = await call("runTasks", emulator.url, "echo", ["a", "b", "c"]);
+    expect(run.sessionListed).toBe(true);
+    expect(run.results.map((r) => r.state)).toEqual(["Succeed", "Succeed", "Succeed"]);
+    expect(run.results.map((r) => r.output).sort()).toEqual(["echo:a", "echo:b", "echo:c"]);
+  });
+
+  it("watchTask emits the current state first, then the terminal state, then completes", async () => {
+    const { states } = await call("watchOneTask", emulator.url, "echo", "w");
+    expect(states.length).toBeGreaterThanOrEqual(2);
+    expect(["Pending", "Running"]).toContain(states[0]);
+    expect(states.at(-1)).toBe("Succeed");
+    // No state is reported twice in a row, and the terminal state only once.
+    expect(states.filter((s) => s === "Succeed")).toHaveLength(1);
+  });
+
+  it("rejects a URL a browser cannot use with an invalid-config FlameError", async () => {
+    const ftp = await call("connectError", "ftp://127.0.0.1:21");
+    expect(ftp).toMatchObject({ isFlameError: true, kind: "invalid-config" });
+    expect(ftp?.message).toContain("ftp:");
+    expect(await call("connectError", "not a url")).toMatchObject({
+      isFlameError: true,
+      kind: "invalid-config",
+    });
+    expect(await call("connectError", emulator.url)).toBeUndefined();
+  });
+
+  it("a watch unsubscribed in the page is cancelled on the server", async () => {
+    const before = emulator.stats().streamsCancelled;
+    const { handle } = await call("startWatch", emulator.url, "hold");
+    await until(() => emulator.stats().openStreams === 1, "the watch stream to open");
+    await until(async () => (await call("watchStates", handle)).length > 0, "the first state");
+    await call("stopWatch", handle);
+    await until(() => emulator.stats().streamsCancelled > before, "the server to see the cancel");
+    await until(() => emulator.stats().openStreams === 0, "no stream left open");
+    expect(emulator.stats().streamsCancelled).toBe(before + 1);
+  });
+});
