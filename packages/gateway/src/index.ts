@@ -1,1 +1,16 @@
-export {};
+export { type AllowedOrigins, CorsPolicy } from "./cors.js";
+export type { GatewayStats } from "./forward.js";
+export {
+  defaultMaxMessageBytes,
+  type Gateway,
+  type GatewayOptions,
+  startGateway,
+} from "./gateway.js";
+export { createStreamLogger, type GatewayLogger, type LogLevel, silentLogger } from "./logger.js";
+export {
+  frontendMethodNames,
+  type MethodSelection,
+  readOnlyMethodNames,
+  resolveMethodSelection,
+} from "./method-policy.js";
+export { parseUpstreamUrl } from "./upstream.js";

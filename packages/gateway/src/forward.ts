@@ -1,0 +1,198 @@
+import type {
+  DescMethod,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type HandlerContext,
+  type Transport,
+} from "@connectrpc/connect";
+import { type CallGuard, CallRejected, type RejectionReason } from "./call-guard.js";
+import {
+  appendHeaders,
+  clientResponseHeaders,
+  upstreamRequestHeaders,
+} from "./forwarded-headers.js";
+import type { GatewayLogger } from "./logger.js";
+
+/** Counters the gateway keeps; see `Gateway.stats()`. */
+export interface GatewayStats {
+  /** Calls forwarded upstream, by method name. */
+  forwarded: Record<string, number>;
+  /** Calls refused by the gateway itself, by reason; none reached the upstream. */
+  rejected: Record<RejectionReason, number>;
+  /** Server streams open through the gateway right now. */
+  openStreams: number;
+}
+
+export interface ForwardingDeps {
+  service: DescService;
+  upstream: Transport;
+  guard: CallGuard;
+  logger: GatewayLogger;
+  stats: GatewayStats;
+}
+
+/**
+ * Registers one forwarding handler per method of `service`. The handlers do
+ * not know the methods: they pass the decoded request to the upstream
+ * transport and hand back whatever comes back, so a client speaking
+ * gRPC-Web or Connect reaches a server that speaks only gRPC.
+ */
+export function registerForwarding(router: ConnectRouter, deps: ForwardingDeps): void {
+  for (const method of deps.service.methods) {
+    switch (method.methodKind) {
+      case "unary":
+        router.rpc(method, forwardUnary(method as DescMethodUnary, deps) as never);
+        break;
+      case "server_streaming":
+        router.rpc(method, forwardServerStream(method as DescMethodServerStreaming, deps) as never);
+        break;
+      default:
+        // Frontend has neither; a gateway that buffers client streams is not worth it.
+        deps.logger.warn?.(`not forwarding ${method.name}: ${method.methodKind} is not supported`);
+    }
+  }
+}
+
+function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
+  return async (request: unknown, ctx: HandlerContext): Promise<unknown> => {
+    admit(method, ctx, deps);
+    const started = Date.now();
+    try {
+      const response = await deps.upstream.unary(
+        method,
+        ctx.signal,
+        ctx.timeoutMs(),
+        upstreamHeaders(ctx, deps),
+        request as never,
+      );
+      appendHeaders(ctx.responseHeader, clientResponseHeaders(response.header));
+      appendHeaders(ctx.responseTrailer, clientResponseHeaders(response.trailer));
+      logDone(deps, method, "OK", started);
+      return response.message;
+    } catch (e) {
+      throw failed(e, method, ctx, deps, started);
+    }
+  };
+}
+
+function forwardServerStream(method: DescMethodServerStreaming, deps: ForwardingDeps) {
+  return async function* (request: unknown, ctx: HandlerContext): AsyncIterable<unknown> {
+    admit(method, ctx, deps);
+    const started = Date.now();
+    // Our own controller, so the upstream stream is cancelled however this
+    // generator ends: client cancel (ctx.signal), client gone (return()),
+    // or an error. Breaking out of a Connect stream alone would not do it.
+    const upstreamAbort = new AbortController();
+    const onClientAbort = () => upstreamAbort.abort(ctx.signal.reason);
+    ctx.signal.addEventListener("abort", onClientAbort, { once: true });
+    if (ctx.signal.aborted) onClientAbort();
+    deps.stats.openStreams++;
+    let completed = false;
+    try {
+      const response = await deps.upstream.stream(
+        method,
+        upstreamAbort.signal,
+        ctx.timeoutMs(),
+        upstreamHeaders(ctx, deps),
+        singleMessage(request as never),
+      );
+      // Headers go out with the first message, so set them before yielding.
+      appendHeaders(ctx.responseHeader, clientResponseHeaders(response.header));
+      for await (const message of response.message) {
+        yield message;
+      }
+      appendHeaders(ctx.responseTrailer, clientResponseHeaders(response.trailer));
+      completed = true;
+      logDone(deps, method, "OK", started);
+    } catch (e) {
+      throw failed(e, method, ctx, deps, started);
+    } finally {
+      deps.stats.openStreams--;
+      ctx.signal.removeEventListener("abort", onClientAbort);
+      if (!completed) upstreamAbort.abort();
+    }
+  };
+}
+
+async function* singleMessage<T>(message: T): AsyncIterable<T> {
+  yield message;
+}
+
+/** Runs the guard; counts and logs a refusal. Nothing has gone upstream yet. */
+function admit(method: DescMethod, ctx: HandlerContext, deps: ForwardingDeps): void {
+  try {
+    deps.guard.check(method.name, ctx.requestHeader);
+  } catch (e) {
+    if (e instanceof CallRejected) {
+      deps.stats.rejected[e.reason]++;
+      deps.logger.warn?.("call refused", {
+        method: method.name,
+        code: Code[e.code],
+        reason: e.reason,
+        origin: ctx.requestHeader.get("origin") ?? undefined,
+        protocol: ctx.protocolName,
+      });
+    }
+    throw e;
+  }
+  deps.stats.forwarded[method.name] = (deps.stats.forwarded[method.name] ?? 0) + 1;
+}
+
+function upstreamHeaders(ctx: HandlerContext, deps: ForwardingDeps): Headers {
+  return upstreamRequestHeaders(ctx.requestHeader, {
+    dropAuthorization: deps.guard.consumesAuthorization,
+  });
+}
+
+/**
+ * Turns whatever the upstream call threw into the error the client gets:
+ * same code, message and details, with metadata stripped of protocol
+ * headers. Re-throwing the upstream error as it is would carry the
+ * upstream's gRPC content-type into a Connect response, and the Connect
+ * client would then report Unimplemented instead of the real code
+ * (connect-es issue 1604).
+ */
+function failed(
+  e: unknown,
+  method: DescMethod,
+  ctx: HandlerContext,
+  deps: ForwardingDeps,
+  started: number,
+): ConnectError {
+  const upstreamError = ConnectError.from(e);
+  const metadata = clientResponseHeaders(upstreamError.metadata);
+  // Headers already set on the response would otherwise be sent twice.
+  ctx.responseHeader.forEach((_, name) => {
+    metadata.delete(name);
+  });
+  const error = new ConnectError(upstreamError.rawMessage, upstreamError.code, metadata);
+  error.details = upstreamError.details;
+  const code = Code[error.code];
+  if (ctx.signal.aborted && error.code === Code.Canceled) {
+    deps.logger.debug?.("client cancelled", { method: method.name, ms: Date.now() - started });
+  } else if (isServerSideFailure(error.code)) {
+    deps.logger.warn?.("upstream call failed", {
+      method: method.name,
+      code,
+      message: error.rawMessage,
+      ms: Date.now() - started,
+    });
+  } else {
+    logDone(deps, method, code ?? String(error.code), started);
+  }
+  return error;
+}
+
+function isServerSideFailure(code: Code): boolean {
+  return code === Code.Unavailable || code === Code.Internal || code === Code.Unknown;
+}
+
+function logDone(deps: ForwardingDeps, method: DescMethod, code: string, started: number): void {
+  deps.logger.debug?.("forwarded", { method: method.name, code, ms: Date.now() - started });
+}

@@ -1,0 +1,83 @@
+/**
+ * Which HTTP headers cross the gateway. Hop-by-hop headers belong to one
+ * connection, and protocol headers (content-type, grpc-*, connect-*) describe
+ * the client's protocol, which is not the upstream's: the upstream transport
+ * writes its own. Everything else (x-request-id, tracing headers ...) passes.
+ */
+const hopByHop = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "content-encoding",
+  "accept-encoding",
+  "http2-settings",
+]);
+
+const protocolHeaders = new Set([
+  "content-type",
+  "user-agent",
+  "x-user-agent",
+  "x-grpc-web",
+  "accept",
+  "date",
+  "server",
+  "vary",
+]);
+
+/** Request headers a browser sends for itself that the upstream has no use for. */
+const browserOnly = new Set(["cookie", "origin", "referer"]);
+
+function isProtocolHeader(name: string): boolean {
+  return (
+    name.startsWith(":") ||
+    name.startsWith("grpc-") ||
+    name.startsWith("connect-") ||
+    name.startsWith("access-control-") ||
+    name.startsWith("sec-") ||
+    hopByHop.has(name) ||
+    protocolHeaders.has(name)
+  );
+}
+
+/**
+ * Headers to send upstream for a client request. `authorization` is dropped
+ * when the gateway consumed it for its own bearer-token check, so the
+ * gateway's token never reaches Flame.
+ */
+export function upstreamRequestHeaders(
+  clientHeaders: Headers,
+  options: { dropAuthorization: boolean },
+): Headers {
+  const out = new Headers();
+  clientHeaders.forEach((value, name) => {
+    if (isProtocolHeader(name) || browserOnly.has(name)) return;
+    if (name === "authorization" && options.dropAuthorization) return;
+    out.append(name, value);
+  });
+  return out;
+}
+
+/** Response headers or trailers from upstream worth handing to the client. */
+export function clientResponseHeaders(upstreamHeaders: Headers): Headers {
+  const out = new Headers();
+  upstreamHeaders.forEach((value, name) => {
+    if (isProtocolHeader(name) || name.startsWith("trailer-")) return;
+    out.append(name, value);
+  });
+  return out;
+}
+
+/** Copies every header of `from` into `into`, appending to what is there. */
+export function appendHeaders(into: Headers, from: Headers): void {
+  from.forEach((value, name) => {
+    into.append(name, value);
+  });
+}

@@ -1,0 +1,115 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+
+export type RequestListener = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface ListeningServer {
+  readonly port: number;
+  readonly address: string;
+  readonly family: string;
+  /** Stops accepting, then ends every connection, idle or not. */
+  close(): Promise<void>;
+}
+
+/** The client preface every HTTP/2 connection without TLS starts with. */
+const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n");
+
+/**
+ * Serves HTTP/1.1 and HTTP/2 on one port. With TLS, ALPN chooses. Without
+ * it, Node 20's `http2.createServer({ allowHTTP1 })` does not actually
+ * accept HTTP/1.1, so we look at the first bytes of each connection: the
+ * HTTP/2 preface goes to the h2c server, anything else to an HTTP/1.1
+ * server. gRPC clients speak h2c; gRPC-Web and Connect from browsers and
+ * `httpVersion: "1.1"` transports speak HTTP/1.1.
+ */
+export async function listen(
+  listener: RequestListener,
+  options: {
+    port: number;
+    host: string;
+    tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  },
+): Promise<ListeningServer> {
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const trackSessions = (server: http2.Http2Server | http2.Http2SecureServer) =>
+    server.on("session", (session) => {
+      sessions.add(session);
+      session.once("close", () => sessions.delete(session));
+    });
+
+  let outer: net.Server;
+  const closers: (() => void)[] = [];
+  if (options.tls) {
+    const secure = http2.createSecureServer(
+      { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key },
+      listener as never,
+    );
+    trackSessions(secure);
+    outer = secure;
+  } else {
+    const h2 = http2.createServer(listener as never);
+    const h1 = http.createServer(listener as never);
+    trackSessions(h2);
+    closers.push(() => h1.closeAllConnections());
+    outer = net.createServer((socket) => routeByPreface(socket, h1, h2));
+  }
+  outer.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    outer.once("error", reject);
+    outer.listen(options.port, options.host, () => {
+      outer.off("error", reject);
+      resolve();
+    });
+  });
+  const address = outer.address() as net.AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    port: address.port,
+    address: address.address,
+    family: address.family,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        outer.close(() => resolve());
+        for (const session of sessions) session.close();
+        for (const close of closers) close();
+        for (const socket of sockets) socket.destroy();
+      });
+      return closing;
+    },
+  };
+}
+
+function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    seen = Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, h2Preface.length);
+    const isH2 = seen.subarray(0, n).equals(h2Preface.subarray(0, n));
+    // Decide once the bytes so far cannot be the preface, or are all of it.
+    if (isH2 && seen.length < h2Preface.length) return;
+    socket.off("data", onData);
+    socket.off("error", onError);
+    socket.pause();
+    socket.unshift(seen);
+    if (isH2) {
+      // Http2Session reads what is already buffered on the next tick; resuming
+      // here would flow the preface away to no listener.
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume();
+    }
+  };
+  const onError = () => socket.destroy();
+  socket.on("data", onData);
+  socket.on("error", onError);
+}

@@ -1,0 +1,151 @@
+// A tiny upstream that speaks only gRPC over HTTP/2, like real Flame, and
+// records what reached it: call counts, request headers, deadlines and
+// stream cancellations. Only the methods the gateway tests need exist.
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Frontend, TaskState } from "@flame-ts/core";
+
+export interface FakeFlame {
+  url: string;
+  /** Calls that reached the upstream, by method name. */
+  calls: Record<string, number>;
+  /** Request headers of the last call of each method. */
+  headers: Record<string, Headers>;
+  /** ctx.timeoutMs() seen by the last call of each method. */
+  timeoutMs: Record<string, number | undefined>;
+  streamsStarted: number;
+  streamsCancelled: number;
+  totalCalls(): number;
+  close(): Promise<void>;
+}
+
+export async function startFakeFlame(
+  options: { tls?: { cert: string; key: string } } = {},
+): Promise<FakeFlame> {
+  const state = {
+    calls: {} as Record<string, number>,
+    headers: {} as Record<string, Headers>,
+    timeoutMs: {} as Record<string, number | undefined>,
+    streamsStarted: 0,
+    streamsCancelled: 0,
+  };
+  const seen = (ctx: HandlerContext) => {
+    const name = ctx.method.name;
+    state.calls[name] = (state.calls[name] ?? 0) + 1;
+    state.headers[name] = new Headers(ctx.requestHeader);
+    state.timeoutMs[name] = ctx.timeoutMs();
+  };
+  const task = (sessionId: string, id: string, taskState: TaskState, input?: Uint8Array) => ({
+    metadata: { id, name: id },
+    spec: { sessionId, ...(input ? { input } : {}) },
+    status: { state: taskState, creationTime: 1_700_000_000_000n },
+  });
+  const app = (name: string) => ({
+    metadata: { id: name, name },
+    spec: { description: `the ${name} application` },
+    status: { creationTime: 1_700_000_000_000n },
+  });
+
+  const handler = connectNodeAdapter({
+    grpc: true,
+    grpcWeb: false,
+    connect: false,
+    routes: (router) =>
+      router.service(Frontend, {
+        getApplication(req, ctx) {
+          seen(ctx);
+          ctx.responseHeader.set("x-upstream-header", "from-flame");
+          ctx.responseTrailer.set("x-upstream-trailer", "done");
+          if (req.name !== "flmping") {
+            throw new ConnectError(`application ${req.name} not found`, Code.NotFound, {
+              "x-error-hint": "check the name",
+            });
+          }
+          return app(req.name);
+        },
+        listApplication(_req, ctx) {
+          seen(ctx);
+          return { applications: ["flmexec", "flmping", "flmrun"].map(app) };
+        },
+        createSession(req, ctx) {
+          seen(ctx);
+          return {
+            metadata: { id: req.sessionId, name: req.sessionId },
+            spec: req.session ?? {},
+            status: { creationTime: 1_700_000_000_000n },
+          };
+        },
+        createTask(req, ctx) {
+          seen(ctx);
+          return task(req.task?.sessionId ?? "", "1", TaskState.Pending, req.task?.input);
+        },
+        getTask(req, ctx) {
+          seen(ctx);
+          return task(req.sessionId, req.taskId, TaskState.Succeed);
+        },
+        async *listTask(req, ctx) {
+          seen(ctx);
+          for (const id of ["1", "2", "3"]) yield task(req.sessionId, id, TaskState.Succeed);
+        },
+        async *watchTask(req, ctx) {
+          seen(ctx);
+          state.streamsStarted++;
+          yield task(req.sessionId, req.taskId, TaskState.Running);
+          if (req.taskId === "fail") {
+            throw new ConnectError("executor lost", Code.Internal);
+          }
+          // Hold the stream open until the caller goes away.
+          await new Promise<void>((resolve) => {
+            if (ctx.signal.aborted) resolve();
+            ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+          });
+          state.streamsCancelled++;
+        },
+      }),
+  });
+  const server = options.tls
+    ? http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+    : http2.createServer(handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `${options.tls ? "https" : "http"}://${options.tls ? "localhost" : "127.0.0.1"}:${port}`,
+    get calls() {
+      return state.calls;
+    },
+    get headers() {
+      return state.headers;
+    },
+    get timeoutMs() {
+      return state.timeoutMs;
+    },
+    get streamsStarted() {
+      return state.streamsStarted;
+    },
+    get streamsCancelled() {
+      return state.streamsCancelled;
+    },
+    totalCalls: () => Object.values(state.calls).reduce((a, b) => a + b, 0),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.destroy();
+      }),
+  };
+}
+
+/** Polls until `check` holds, for state another process or socket updates. */
+export async function eventually(check: () => boolean, what: string, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
