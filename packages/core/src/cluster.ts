@@ -1,0 +1,55 @@
+import type { Executor as ExecutorMessage, Node as NodeMessage } from "./gen/flame/v1/types_pb.js";
+import { ExecutorState, NodeState, Shim } from "./gen/flame/v1/types_pb.js";
+import { ResourceRequirement } from "./resource-requirement.js";
+
+/** An executor (a slot on a node that runs one session's tasks at a time). */
+export interface Executor {
+  id: string;
+  node: string;
+  resreq: ResourceRequirement;
+  shim: Shim;
+  state: ExecutorState;
+  /** The session it is bound to, if any. */
+  sessionId?: string;
+}
+
+/** A node of the cluster. */
+export interface FlameNode {
+  name: string;
+  hostname: string;
+  state: NodeState;
+  capacity: ResourceRequirement;
+  allocatable: ResourceRequirement;
+  info: { arch: string; os: string };
+  addresses: { type: string; address: string }[];
+  /** Flame sends this one in seconds, unlike every other time; converted here. */
+  lastHeartbeatTime: Date;
+}
+
+const none = new ResourceRequirement();
+
+export function toExecutor(message: ExecutorMessage): Executor {
+  const executor: Executor = {
+    id: message.metadata?.id ?? "",
+    node: message.spec?.node ?? "",
+    resreq: message.spec?.resreq ? ResourceRequirement.fromMessage(message.spec.resreq) : none,
+    shim: message.spec?.shim ?? Shim.Host,
+    state: message.status?.state ?? ExecutorState.ExecutorUnknown,
+  };
+  if (message.status?.sessionId !== undefined) executor.sessionId = message.status.sessionId;
+  return executor;
+}
+
+export function toNode(message: NodeMessage): FlameNode {
+  const status = message.status;
+  return {
+    name: message.metadata?.name ?? "",
+    hostname: message.spec?.hostname ?? "",
+    state: status?.state ?? NodeState.Unknown,
+    capacity: status?.capacity ? ResourceRequirement.fromMessage(status.capacity) : none,
+    allocatable: status?.allocatable ? ResourceRequirement.fromMessage(status.allocatable) : none,
+    info: { arch: status?.info?.arch ?? "", os: status?.info?.os ?? "" },
+    addresses: (status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
+    lastHeartbeatTime: new Date(Number(status?.lastHeartbeatTime ?? 0n) * 1000),
+  };
+}

@@ -1,0 +1,358 @@
+import type { Client, Transport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
+import type { Application, ApplicationAttributes } from "./application.js";
+import { toApplication, toApplicationSpec } from "./application.js";
+import type { CallOptions } from "./call-options.js";
+import type { Executor, FlameNode } from "./cluster.js";
+import { toExecutor, toNode } from "./cluster.js";
+import type { TaskCodec } from "./codec.js";
+import { codecs } from "./codec.js";
+import { inputError, resultError } from "./errors.js";
+import { Frontend } from "./gen/flame/v1/frontend_pb.js";
+import type { Result, Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
+import { Rpc } from "./internal/rpc.js";
+import type { Logger, LogLevel } from "./logger.js";
+import { resolveLogger } from "./logger.js";
+import { ResourceRequirement } from "./resource-requirement.js";
+import type { RetryOptions } from "./retry.js";
+import { resolveRetry } from "./retry.js";
+import { Session } from "./session.js";
+import { generateSessionId } from "./session-id.js";
+
+export interface ConnectionOptions {
+  /** Default deadline of unary calls in ms (default 30,000). Streams have none unless asked. */
+  timeoutMs?: number;
+  /** A Logger, a level for a console logger, or `false`; default: `FLAME_LOG` or silent. */
+  logger?: Logger | LogLevel | false;
+  /** Retries of idempotent reads on transient failures; `false` turns them off. */
+  retry?: RetryOptions | false;
+  /** Called once by `close()`: the transport package frees its sockets here. */
+  onClose?: () => void | Promise<void>;
+}
+
+/** What a session is created (or opened) with. */
+export interface SessionAttributes<In = Uint8Array, Out = Uint8Array> {
+  /** Default: `<application>-<8 random [a-z0-9]>`, as flame-rs makes it. */
+  id?: string;
+  application: string;
+  /** Handed to every instance; a string is sent as UTF-8. */
+  commonData?: Uint8Array | string;
+  minInstances?: number;
+  /** Absent: unlimited. */
+  maxInstances?: number;
+  /** 0 (default) is the lowest. */
+  priority?: number;
+  /** A ResourceRequirement or its string form `"cpu=1,mem=1g"`; absent: the cluster default. */
+  resreq?: ResourceRequirement | string;
+  /** Codecs for task input and output (default: bytes). */
+  codec?: TaskCodec<In, Out>;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * A client of one Flame cluster over any Connect transport (gRPC over
+ * HTTP/2 from `@flame-ts/node`, gRPC-Web from `@flame-ts/web`, or an
+ * in-memory router transport in tests). Every call takes a last
+ * `CallOptions` (signal, timeoutMs, headers) and fails with `FlameError`.
+ */
+export class Connection {
+  /** The raw generated Connect client, for anything this API does not cover. */
+  readonly client: Client<typeof Frontend>;
+  private readonly rpc: Rpc;
+  private readonly onClose: (() => void | Promise<void>) | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(transport: Transport, options: ConnectionOptions = {}) {
+    this.client = createClient(Frontend, transport);
+    this.rpc = new Rpc(
+      this.client,
+      options.timeoutMs ?? 30_000,
+      resolveRetry(options.retry),
+      resolveLogger(options.logger),
+    );
+    this.onClose = options.onClose;
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.rpc.closed;
+  }
+
+  // Applications -----------------------------------------------------------
+
+  /** Registers an application. Flame reports failure in-band; it is thrown here as FlameError. */
+  async registerApplication(
+    name: string,
+    attrs: ApplicationAttributes = {},
+    options?: CallOptions,
+  ): Promise<void> {
+    const application = toApplicationSpec(attrs);
+    const result = await this.rpc.unary(
+      "RegisterApplication",
+      (o) => this.client.registerApplication({ name, application }, o),
+      options,
+      false,
+    );
+    checkResult("RegisterApplication", result);
+  }
+
+  /** Replaces an application's spec. In-band failures are thrown as FlameError. */
+  async updateApplication(
+    name: string,
+    attrs: ApplicationAttributes = {},
+    options?: CallOptions,
+  ): Promise<void> {
+    const application = toApplicationSpec(attrs);
+    const result = await this.rpc.unary(
+      "UpdateApplication",
+      (o) => this.client.updateApplication({ name, application }, o),
+      options,
+      false,
+    );
+    checkResult("UpdateApplication", result);
+  }
+
+  /** Removes an application. In-band failures are thrown as FlameError. */
+  async unregisterApplication(name: string, options?: CallOptions): Promise<void> {
+    const result = await this.rpc.unary(
+      "UnregisterApplication",
+      (o) => this.client.unregisterApplication({ name }, o),
+      options,
+      false,
+    );
+    checkResult("UnregisterApplication", result);
+  }
+
+  /** One application; FlameError "not-found" if there is none by this name. */
+  async getApplication(name: string, options?: CallOptions): Promise<Application> {
+    const message = await this.rpc.unary(
+      "GetApplication",
+      (o) => this.client.getApplication({ name }, o),
+      options,
+      true,
+    );
+    return toApplication(message);
+  }
+
+  async listApplications(options?: CallOptions): Promise<Application[]> {
+    const list = await this.rpc.unary(
+      "ListApplication",
+      (o) => this.client.listApplication({}, o),
+      options,
+      true,
+    );
+    return list.applications.map(toApplication);
+  }
+
+  /** flame-rs's name for `listApplications`. */
+  listApplication(options?: CallOptions): Promise<Application[]> {
+    return this.listApplications(options);
+  }
+
+  // Sessions ---------------------------------------------------------------
+
+  /**
+   * Creates a session; without `id`, one is generated as flame-rs does.
+   * Never retried. An unknown application or a duplicate id fails with kind
+   * "internal" (Flame reports both as a storage error).
+   */
+  async createSession<In = Uint8Array, Out = Uint8Array>(
+    attrs: SessionAttributes<In, Out>,
+    options?: CallOptions,
+  ): Promise<Session<In, Out>> {
+    const spec = toSessionSpec(attrs, "CreateSession");
+    const sessionId = attrs.id ?? generateSessionId(attrs.application);
+    const message = await this.rpc.unary(
+      "CreateSession",
+      (o) => this.client.createSession({ sessionId, session: spec }, o),
+      options,
+      false,
+    );
+    return this.wrap(message, attrs.codec);
+  }
+
+  /**
+   * Opens an existing session. With attributes that name an application,
+   * the spec is sent too, and Flame opens it if it matches or creates it if
+   * it does not exist (that is `openOrCreateSession`). A session that does
+   * not exist fails with "not-found"; a closed one with "invalid-state"; a
+   * spec that differs with "invalid-config".
+   */
+  async openSession<In = Uint8Array, Out = Uint8Array>(
+    id: string,
+    attrs?: Partial<SessionAttributes<In, Out>>,
+    options?: CallOptions,
+  ): Promise<Session<In, Out>> {
+    const spec =
+      attrs?.application === undefined
+        ? undefined
+        : toSessionSpec(attrs as SessionAttributes<In, Out>, "OpenSession");
+    const message = await this.rpc.unary(
+      "OpenSession",
+      (o) => this.client.openSession({ sessionId: id, session: spec }, o),
+      options,
+      false,
+    );
+    return this.wrap(message, attrs?.codec);
+  }
+
+  /**
+   * Opens the session if it exists with the same spec (application, resreq,
+   * min/max instances and priority are compared; common data is not), or
+   * creates it.
+   */
+  openOrCreateSession<In = Uint8Array, Out = Uint8Array>(
+    id: string,
+    attrs: Omit<SessionAttributes<In, Out>, "id">,
+    options?: CallOptions,
+  ): Promise<Session<In, Out>> {
+    return this.openSession(id, attrs, options);
+  }
+
+  /** One session (closed ones included). */
+  async getSession<In = Uint8Array, Out = Uint8Array>(
+    id: string,
+    options?: CallOptions & { codec?: TaskCodec<In, Out> },
+  ): Promise<Session<In, Out>> {
+    const message = await this.rpc.unary(
+      "GetSession",
+      (o) => this.client.getSession({ sessionId: id }, o),
+      options,
+      true,
+    );
+    return this.wrap(message, options?.codec);
+  }
+
+  /** Every session, closed ones included. */
+  async listSessions(options?: CallOptions): Promise<Session[]> {
+    const list = await this.rpc.unary(
+      "ListSession",
+      (o) => this.client.listSession({}, o),
+      options,
+      true,
+    );
+    return list.sessions.map((m) => this.wrap(m, undefined));
+  }
+
+  /** flame-rs's name for `listSessions`. */
+  listSession(options?: CallOptions): Promise<Session[]> {
+    return this.listSessions(options);
+  }
+
+  /**
+   * Closes a session (idempotent): pending tasks become Cancelled. Fails
+   * with kind "invalid-state" while tasks are running.
+   */
+  async closeSession(id: string, options?: CallOptions): Promise<Session> {
+    const message = await this.rpc.unary(
+      "CloseSession",
+      (o) => this.client.closeSession({ sessionId: id }, o),
+      options,
+      false,
+    );
+    return this.wrap(message, undefined);
+  }
+
+  /** Deletes a session and its tasks. */
+  async deleteSession(id: string, options?: CallOptions): Promise<Session> {
+    const message = await this.rpc.unary(
+      "DeleteSession",
+      (o) => this.client.deleteSession({ sessionId: id }, o),
+      options,
+      false,
+    );
+    return this.wrap(message, undefined);
+  }
+
+  // Cluster ----------------------------------------------------------------
+
+  async listExecutors(options?: CallOptions): Promise<Executor[]> {
+    const list = await this.rpc.unary(
+      "ListExecutor",
+      (o) => this.client.listExecutor({}, o),
+      options,
+      true,
+    );
+    return list.executors.map(toExecutor);
+  }
+
+  async listNodes(options?: CallOptions): Promise<FlameNode[]> {
+    const list = await this.rpc.unary(
+      "ListNodes",
+      (o) => this.client.listNodes({}, o),
+      options,
+      true,
+    );
+    return list.nodes.map(toNode);
+  }
+
+  /** One node; FlameError "not-found" if there is none by this name. */
+  async getNode(name: string, options?: CallOptions): Promise<FlameNode> {
+    const response = await this.rpc.unary(
+      "GetNode",
+      (o) => this.client.getNode({ name }, o),
+      options,
+      true,
+    );
+    if (response.node === undefined) {
+      throw inputError(`no node in the answer for "${name}"`, "GetNode");
+    }
+    return toNode(response.node);
+  }
+
+  /**
+   * Closes the connection: aborts calls and streams in flight, calls
+   * `onClose` once, and makes later calls fail with a FlameError of kind
+   * "cancelled" that says the connection is closed.
+   */
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      this.rpc.close();
+      this.closing = Promise.resolve().then(() => this.onClose?.());
+    }
+    return this.closing;
+  }
+
+  private wrap<In, Out>(message: SessionMessage, codec: TaskCodec<In, Out> | undefined) {
+    return new Session<In, Out>(
+      this.rpc,
+      this,
+      message,
+      codec ?? (codecs.bytes as unknown as TaskCodec<In, Out>),
+    );
+  }
+}
+
+function checkResult(method: string, result: Result): void {
+  if (result.returnCode < 0) throw resultError(method, result.returnCode, result.message);
+}
+
+function toSessionSpec(attrs: SessionAttributes<unknown, unknown>, method: string) {
+  if (!attrs.application) throw inputError("an application name is required", method);
+  const spec: {
+    application: string;
+    batchSize: number;
+    minInstances: number;
+    priority: number;
+    commonData?: Uint8Array;
+    maxInstances?: number;
+    resreq?: { cpu: bigint; memory: bigint; gpu: number };
+  } = {
+    application: attrs.application,
+    batchSize: 1,
+    minInstances: attrs.minInstances ?? 0,
+    priority: attrs.priority ?? 0,
+  };
+  if (attrs.commonData !== undefined) {
+    spec.commonData =
+      typeof attrs.commonData === "string" ? utf8.encode(attrs.commonData) : attrs.commonData;
+  }
+  if (attrs.maxInstances !== undefined) spec.maxInstances = attrs.maxInstances;
+  if (attrs.resreq !== undefined) {
+    const resreq =
+      typeof attrs.resreq === "string" ? ResourceRequirement.parse(attrs.resreq) : attrs.resreq;
+    spec.resreq = resreq.toMessage();
+  }
+  return spec;
+}

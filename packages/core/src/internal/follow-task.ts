@@ -1,0 +1,138 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { FlameError, toFlameError } from "../errors.js";
+import { backoffDelay, isTransient, sleep } from "../retry.js";
+import type { Task } from "../task.js";
+import { toTask } from "../task.js";
+import type { Rpc } from "./rpc.js";
+import { TaskGate } from "./task-gate.js";
+
+export interface FollowOptions {
+  /** Aborts every stream and call; its reason becomes the error. */
+  signal: AbortSignal;
+  headers?: HeadersInit | undefined;
+  /** A state already known (CreateTask's answer, a ListTask row): skips the first GetTask. */
+  initial?: Task | undefined;
+  /** Consecutive resumes without progress before giving up (default 10). */
+  maxResumes?: number | undefined;
+}
+
+export const defaultMaxResumes = 10;
+
+// Codes after which re-watching cannot help: the request itself is wrong.
+const fatalWatchCodes = new Set<Code>([
+  Code.NotFound,
+  Code.InvalidArgument,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.Unimplemented,
+  Code.FailedPrecondition,
+]);
+
+/**
+ * Follows one task to a terminal state, calling `onTask` with its current
+ * state and then each change (de-duplicated, terminal exactly once), and
+ * resolves with the terminal task.
+ *
+ * Real Flame's WatchTask does not send the current state, and its stream
+ * can end (or break: restart, network loss) before the task is terminal.
+ * So: open WatchTask, ask GetTask for the current state while it opens,
+ * and when the stream ends early, ask GetTask again and re-watch, with
+ * capped backoff, until `maxResumes` attempts in a row made no progress.
+ */
+export async function followTask(
+  rpc: Rpc,
+  sessionId: string,
+  taskId: string,
+  onTask: (task: Task) => void,
+  options: FollowOptions,
+): Promise<Task> {
+  const { signal, headers } = options;
+  const maxResumes = options.maxResumes ?? defaultMaxResumes;
+  const gate = new TaskGate(onTask);
+  const request = { sessionId, taskId };
+  if (options.initial !== undefined) gate.offer(options.initial);
+  let needCurrent = options.initial === undefined;
+  let failures = 0;
+  let lastError: unknown;
+
+  while (!gate.terminal) {
+    if (signal.aborted) throw abortError(signal, "WatchTask");
+    const before = gate.version;
+    const attempt = new AbortController();
+    const onAbort = () => attempt.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    let method = "WatchTask";
+    try {
+      // The request goes out now; read the current state while it opens.
+      const stream = rpc.client.watchTask(request, { signal: attempt.signal, headers });
+      const iterator = stream[Symbol.asyncIterator]();
+      const first = iterator.next();
+      first.catch(noop);
+      if (needCurrent) {
+        method = "GetTask";
+        const current = await rpc.client.getTask(request, {
+          signal: attempt.signal,
+          timeoutMs: rpc.timeoutMs,
+          headers,
+        });
+        method = "WatchTask";
+        gate.offer(toTask(current));
+        if (gate.terminal) {
+          attempt.abort(); // the watch is no longer needed
+          break;
+        }
+      }
+      for (let r = await first; !r.done; r = await iterator.next()) {
+        gate.offer(toTask(r.value));
+        // The server ends the stream after a terminal state; nothing to cancel.
+        if (gate.terminal) break;
+      }
+      if (gate.terminal) break;
+      lastError = undefined;
+      rpc.logger.debug("watch ended before a terminal state; resuming", { sessionId, taskId });
+    } catch (err) {
+      if (signal.aborted) throw abortError(signal, method, err);
+      if (!resumable(err, method)) throw toFlameError(err, method);
+      lastError = err;
+      rpc.logger.warn("watch broke; resuming", {
+        sessionId,
+        taskId,
+        method,
+        error: String((err as Error)?.message ?? err),
+      });
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    needCurrent = true;
+    failures = gate.version > before ? 0 : failures + 1;
+    if (failures > maxResumes) {
+      throw new FlameError(
+        `WatchTask gave up on task ${sessionId}/${taskId} after ${failures} attempts without progress`,
+        { kind: "unavailable", method: "WatchTask", cause: lastError },
+      );
+    }
+    if (failures > 0) {
+      try {
+        await sleep(backoffDelay(failures - 1, rpc.retry ?? undefined), signal);
+      } catch (err) {
+        throw abortError(signal, "WatchTask", err);
+      }
+    }
+  }
+  return gate.last as Task;
+}
+
+function resumable(err: unknown, method: string): boolean {
+  // A GetTask that failed for a real reason (NotFound) must surface.
+  if (method === "GetTask") return isTransient(err);
+  const code = err instanceof ConnectError ? err.code : ConnectError.from(err).code;
+  return !fatalWatchCodes.has(code);
+}
+
+/** The error for work stopped by `signal`: its reason, as a FlameError. */
+export function abortError(signal: AbortSignal, method: string, cause?: unknown): FlameError {
+  const reason = signal.reason ?? cause;
+  return toFlameError(reason, method);
+}
+
+function noop() {}

@@ -1,0 +1,105 @@
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { CallOptions } from "../call-options.js";
+import { FlameError, toFlameError } from "../errors.js";
+import type { Frontend } from "../gen/flame/v1/frontend_pb.js";
+import type { Logger } from "../logger.js";
+import type { RetryPolicy } from "../retry.js";
+import { withRetry } from "../retry.js";
+import { linkSignals } from "./signals.js";
+
+/** What Connect's generated client accepts per call. */
+export interface WireCallOptions {
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number | undefined;
+  headers?: HeadersInit | undefined;
+}
+
+/**
+ * The plumbing shared by a Connection and its Sessions: the raw client,
+ * the default deadline, retries, the logger, and the signal that aborts
+ * everything when the connection closes.
+ */
+export class Rpc {
+  private readonly closer = new AbortController();
+  closed = false;
+
+  constructor(
+    readonly client: Client<typeof Frontend>,
+    readonly timeoutMs: number,
+    readonly retry: RetryPolicy | undefined,
+    readonly logger: Logger,
+  ) {}
+
+  get closeSignal(): AbortSignal {
+    return this.closer.signal;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closer.abort(closedError());
+  }
+
+  assertOpen(method: string): void {
+    if (this.closed) throw closedError(method);
+  }
+
+  /**
+   * A unary call (or a finite stream collected into one value). Idempotent
+   * reads are retried on transient failures within one overall deadline;
+   * everything else runs exactly once. Errors come out as FlameError.
+   */
+  async unary<T>(
+    method: string,
+    call: (options: WireCallOptions) => Promise<T>,
+    options: CallOptions | undefined,
+    idempotent: boolean,
+    defaultTimeoutMs: number | undefined = this.timeoutMs,
+  ): Promise<T> {
+    this.assertOpen(method);
+    const timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
+    const deadline = timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
+    const link = linkSignals([this.closer.signal, options?.signal]);
+    const headers = options?.headers;
+    try {
+      return await withRetry(
+        () => {
+          const remaining = deadline === undefined ? undefined : deadline - Date.now();
+          if (remaining !== undefined && remaining <= 0) {
+            throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
+          }
+          this.logger.debug("call", { method });
+          return call({ signal: link.signal, timeoutMs: remaining, headers });
+        },
+        idempotent ? this.retry : undefined,
+        link.signal,
+        (err, attempt, delayMs) =>
+          this.logger.warn("retrying", {
+            method,
+            attempt,
+            delayMs: Math.round(delayMs),
+            error: String((err as Error)?.message ?? err),
+          }),
+      );
+    } catch (err) {
+      if (this.closed) throw closedError(method, err);
+      const error = toFlameError(err, method);
+      this.logger.debug("call failed", { method, kind: error.kind });
+      throw error;
+    } finally {
+      link.dispose();
+    }
+  }
+}
+
+export function closedError(method?: string, cause?: unknown): FlameError {
+  const what = method ? `${method} failed: ` : "";
+  return new FlameError(`${what}the connection is closed`, {
+    kind: "cancelled",
+    method,
+    cause,
+  });
+}
+
+export function noop(): void {}
