@@ -1,0 +1,143 @@
+import type * as http2 from "node:http2";
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  createGrpcTransport,
+  type GrpcTransportOptions,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import { parseEndpoint } from "./endpoint.js";
+import { tlsErrorInterceptor } from "./tls-errors.js";
+import { loadTlsMaterial, type TlsMaterialOptions } from "./tls-material.js";
+
+/** Default per-message size limit, both ways: 64 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** HTTP/2 keep-alive settings, passed to connect-node's `Http2SessionManager`. */
+export interface Http2Options {
+  /** Send a PING this often while streams are open (off by default). */
+  pingIntervalMs?: number;
+  /** Also PING an idle connection (needs `pingIntervalMs`). */
+  pingIdleConnection?: boolean;
+  /** A PING not answered within this time kills the connection (default 15 s). */
+  pingTimeoutMs?: number;
+  /** Close the connection after this long without a stream (default 15 min). */
+  idleConnectionTimeoutMs?: number;
+}
+
+/** Options of {@link createNodeTransport}. */
+export interface NodeTransportOptions extends TlsMaterialOptions {
+  /**
+   * Largest message sent or received, in bytes (default 64 MiB). A bigger
+   * message fails the call with `ResourceExhausted` instead of eating memory.
+   */
+  maxMessageBytes?: number;
+  /** HTTP/2 keep-alive settings. */
+  http2?: Http2Options;
+  /** Connect interceptors run on every call (e.g. to add an auth header). */
+  interceptors?: Interceptor[];
+}
+
+/** A gRPC transport over one HTTP/2 connection, and the means to close it. */
+export interface NodeTransport {
+  /** The Connect transport; give it to `new Connection(transport)`. */
+  readonly transport: Transport;
+  /** The validated base URL, e.g. `https://flame.example.com:8080`. */
+  readonly baseUrl: string;
+  /**
+   * Close the HTTP/2 connection (cancelling calls still in flight) and refuse
+   * new calls. Idempotent. Afterwards nothing keeps the process alive.
+   */
+  close(): void;
+  /** True once {@link NodeTransport.close} has been called. */
+  readonly closed: boolean;
+}
+
+/**
+ * Build a gRPC-over-HTTP/2 transport to a Flame session manager, which is what
+ * real Flame (Rust tonic) speaks: h2c for `http://`, TLS for `https://`.
+ *
+ * The URL and any CA/cert/key files are checked here, so mistakes are
+ * `"invalid-config"` errors before the first call. TLS material is only read
+ * for `https://` URLs. A given CA replaces Node's default trust store (as
+ * `tls.connect({ ca })` does); without one the default store applies.
+ */
+export async function createNodeTransport(
+  url: string,
+  options: NodeTransportOptions = {},
+): Promise<NodeTransport> {
+  const endpoint = parseEndpoint(url);
+  const nodeOptions: http2.SecureClientSessionOptions = {};
+  if (endpoint.tls) {
+    Object.assign(nodeOptions, await loadTlsMaterial(options));
+  }
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  // One explicit session manager per connection: it is the only handle on the
+  // HTTP/2 session, and without closing it the socket keeps the process alive.
+  const manager = new Http2SessionManager(endpoint.baseUrl, options.http2 ?? {}, nodeOptions);
+  const sessions = new ClosableSessionManager(manager, endpoint.baseUrl);
+  const transport = createGrpcTransport({
+    baseUrl: endpoint.baseUrl,
+    sessionManager: sessions,
+    readMaxBytes: maxBytes,
+    writeMaxBytes: maxBytes,
+    // The last interceptor is the innermost: TLS failures are rewritten before
+    // the caller's interceptors see them.
+    interceptors: [
+      ...(options.interceptors ?? []),
+      ...(endpoint.tls ? [tlsErrorInterceptor(endpoint.baseUrl)] : []),
+    ],
+  });
+  return {
+    transport,
+    baseUrl: endpoint.baseUrl,
+    close: () => sessions.close(),
+    get closed() {
+      return sessions.closed;
+    },
+  };
+}
+
+// connect-node does not export this interface by name.
+type NodeHttp2ClientSessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;
+
+/**
+ * Wraps connect-node's session manager: after `close()` a request is refused
+ * rather than silently opening a new connection.
+ */
+class ClosableSessionManager implements NodeHttp2ClientSessionManager {
+  closed = false;
+  readonly authority: string;
+
+  constructor(
+    private readonly inner: Http2SessionManager,
+    private readonly baseUrl: string,
+  ) {
+    this.authority = inner.authority;
+  }
+
+  request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): Promise<http2.ClientHttp2Stream> {
+    if (this.closed) {
+      return Promise.reject(
+        new ConnectError(`the connection to ${this.baseUrl} is closed`, Code.FailedPrecondition),
+      );
+    }
+    return this.inner.request(method, path, headers, options);
+  }
+
+  notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
+    this.inner.notifyResponseByteRead(stream);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.inner.abort(
+      new ConnectError(`the connection to ${this.baseUrl} was closed`, Code.Canceled),
+    );
+  }
+}
