@@ -13,19 +13,22 @@ function allJs(page: BuiltPage): string {
 
 describe("browser bundle of core + web", () => {
   it("a Node built-in in a page fails the build (the guard works)", async () => {
-    await expect(buildPage("node-builtin")).rejects.toThrow(/Node built-in "node:fs"/);
+    await expect(buildPage("node-builtin", { quiet: true })).rejects.toThrow(
+      /Node built-in "node:fs"/,
+    );
   });
 
   it("a minimal app builds with no Node built-ins and no browser stubs", async () => {
     const page = await buildPage("minimal");
     const code = allJs(page);
     // The connection code is really in there (not tree-shaken to nothing)...
-    expect(code).toContain("flame.v1.Frontend");
-    expect(code).toContain("application/grpc-web");
+    // (booleans, so that a failure does not print the whole bundle).
+    expect(code.includes("application/grpc-web")).toBe(true);
+    expect(code.includes("invalid Flame URL")).toBe(true);
     // ...and nothing Node-only came along with it.
-    expect(code).not.toMatch(/["'`]node:/);
-    expect(code).not.toContain("__vite-browser-external");
-    expect(code).not.toMatch(/\brequire\(/);
+    expect(/["'`]node:/.test(code)).toBe(false);
+    expect(code.includes("__vite-browser-external")).toBe(false);
+    expect(/\brequire\(/.test(code)).toBe(false);
     const gzip = gzipSizeOfJs(page.files);
     expect(gzip).toBeGreaterThan(0);
     console.log(`minimal core+web browser bundle: ${gzip} bytes gzipped (level 9)`);
@@ -33,7 +36,7 @@ describe("browser bundle of core + web", () => {
 
   it("the test page, which uses the whole client API, builds clean too", async () => {
     const code = allJs(await buildPage("client"));
-    expect(code).not.toMatch(/["'`]node:/);
-    expect(code).not.toContain("__vite-browser-external");
+    expect(/["'`]node:/.test(code)).toBe(false);
+    expect(code.includes("__vite-browser-external")).toBe(false);
   });
 });

@@ -64,13 +64,13 @@ export interface BuiltPage {
  * Bundles `pages/<name>.ts` for the browser, as an app would: workspace
  * packages resolve to their TypeScript sources through "@flame-ts/source".
  */
-export async function buildPage(name: string): Promise<BuiltPage> {
+export async function buildPage(name: string, { quiet = false } = {}): Promise<BuiltPage> {
   const result = await build({
     configFile: false,
-    envFile: false,
+    envDir: false,
     root: pagesDir,
     mode: "production",
-    logLevel: "warn",
+    logLevel: quiet ? "silent" : "warn",
     plugins: [noNodeBuiltins()],
     resolve: { conditions: ["@flame-ts/source", ...defaultClientConditions] },
     build: {

@@ -59,9 +59,20 @@ async function refreshSessions(): Promise<void> {
   }
 }
 
+// Task changes arrive in bursts; refresh the sessions table at most twice a second.
+let refreshPending = false;
+function refreshSessionsSoon(): void {
+  if (refreshPending) return;
+  refreshPending = true;
+  setTimeout(() => {
+    refreshPending = false;
+    void refreshSessions();
+  }, 500);
+}
+
 function show(session: Session): void {
   current?.dispose();
-  current = new SessionView(session, () => void refreshSessions());
+  current = new SessionView(session, refreshSessionsSoon);
   replace(sessionBox, current.element);
 }
 

@@ -39,7 +39,7 @@ async function withConnection<T>(url: string, body: (flame: Connection) => Promi
   try {
     return await body(flame);
   } finally {
-    flame.close();
+    await flame.close();
   }
 }
 
@@ -69,7 +69,7 @@ const api = {
   /** connect() rejects URLs a browser cannot use; returns the error it threw. */
   connectError(url: string): PageError | undefined {
     try {
-      connect(url).close();
+      void connect(url).close();
       return undefined;
     } catch (err) {
       return describe(err);
@@ -94,7 +94,7 @@ const api = {
   runTasks: (url: string, application: string, inputs: string[]) =>
     withConnection(url, async (flame) => {
       const session = await flame.createSession({ application });
-      const results = await Promise.all(inputs.map((input) => session.runTask(encode(input))));
+      const results = await Promise.all(inputs.map((input) => session.run(encode(input))));
       const listed = await flame.listSessions();
       await session.close();
       return {
@@ -214,7 +214,7 @@ const api = {
     if (!w) throw new Error("no session watch");
     await w.done;
     w.subscription.unsubscribe();
-    w.flame.close();
+    await w.flame.close();
     sessionWatch = undefined;
     const states: Record<string, string> = {};
     for (const [id, state] of w.latest) states[id] = stateName(state);
