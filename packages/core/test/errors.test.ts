@@ -1,0 +1,81 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { FlameError, kindOfCode, toFlameError } from "../src/index.js";
+
+describe("kindOfCode", () => {
+  const table: [Code, string, string][] = [
+    [Code.NotFound, "session x not found", "not-found"],
+    [Code.AlreadyExists, "exists", "already-exists"],
+    [Code.InvalidArgument, "session s is not open", "invalid-state"],
+    [Code.InvalidArgument, "Cannot close session with running tasks", "invalid-state"],
+    [
+      Code.InvalidArgument,
+      "session s spec mismatch: priority differs (expected 1, got 2)",
+      "invalid-config",
+    ],
+    [Code.InvalidArgument, "session spec is required", "invalid-config"],
+    [Code.Internal, "UNIQUE constraint failed", "internal"],
+    [Code.Unavailable, "connect ECONNREFUSED", "unavailable"],
+    [Code.Unknown, "Failed to fetch", "unavailable"],
+    [Code.Unknown, "something odd", "internal"],
+    [Code.Canceled, "", "cancelled"],
+    [Code.DeadlineExceeded, "", "deadline-exceeded"],
+    [Code.PermissionDenied, "", "permission-denied"],
+    [Code.Unauthenticated, "", "unauthenticated"],
+  ];
+  for (const [code, message, kind] of table) {
+    it(`${Code[code]} "${message}" is ${kind}`, () => {
+      expect(kindOfCode(code, message)).toBe(kind);
+    });
+  }
+});
+
+describe("toFlameError", () => {
+  it("names the method and the server's message, keeps code and cause", () => {
+    const cause = new ConnectError("task 9 not found", Code.NotFound);
+    const err = toFlameError(cause, "GetTask");
+    expect(err).toBeInstanceOf(FlameError);
+    expect(err.kind).toBe("not-found");
+    expect(err.code).toBe(Code.NotFound);
+    expect(err.method).toBe("GetTask");
+    expect(err.serverMessage).toBe("task 9 not found");
+    expect(err.cause).toBe(cause);
+    expect(err.message).toBe("GetTask failed (not found): task 9 not found");
+  });
+
+  it("never copies headers or metadata into the message", () => {
+    const cause = new ConnectError(
+      "denied",
+      Code.PermissionDenied,
+      new Headers({ authorization: "Bearer s3cr3t" }),
+    );
+    const err = toFlameError(cause, "ListSession");
+    expect(err.message).not.toContain("s3cr3t");
+    expect(JSON.stringify({ ...err, message: err.message })).not.toContain("s3cr3t");
+  });
+
+  it("returns a FlameError unchanged", () => {
+    const e = new FlameError("x", { kind: "internal" });
+    expect(toFlameError(e, "GetTask")).toBe(e);
+  });
+
+  it("wraps non-Connect errors as internal", () => {
+    expect(toFlameError(new Error("boom"), "GetTask").kind).toBe("internal");
+  });
+});
+
+describe("FlameError.is", () => {
+  it("recognises the brand across copies, not the class", () => {
+    const e = new FlameError("x", { kind: "not-found" });
+    expect(FlameError.is(e)).toBe(true);
+    expect(FlameError.is(e, "not-found")).toBe(true);
+    expect(FlameError.is(e, "internal")).toBe(false);
+    // What a second copy of the package would make: same Symbol.for brand.
+    const foreign = Object.defineProperty(new Error("y"), Symbol.for("@flame-ts/core.FlameError"), {
+      value: true,
+    });
+    expect(FlameError.is(foreign)).toBe(true);
+    expect(FlameError.is(new Error("z"))).toBe(false);
+    expect(FlameError.is(null)).toBe(false);
+  });
+});
