@@ -18,7 +18,7 @@ export interface CliIO {
   signal?: AbortSignal;
 }
 
-/** Exit codes: 0 done, 1 the job failed, 2 the command line was wrong. */
+/** Exit codes: 0 done, 1 the job failed, 2 the command line was wrong, 130 interrupted. */
 export async function runCli(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let options: ReturnType<typeof parseOptions>;
   try {
@@ -68,7 +68,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
     return 0;
   } catch (error) {
     io.stderr.write(`pi: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
+    // Interrupted: the shell's convention for SIGINT.
+    return io.signal?.aborted ? 130 : 1;
   } finally {
     await connection?.close();
     await emulator?.close();

@@ -67,8 +67,10 @@ export async function estimatePi(
   }
   signal?.throwIfAborted();
 
-  const created = await connection.createSession({ application: options.app ?? "pi" });
-  const session = created.withCodec(codecs.json<PiInput, PiOutput>());
+  const session = await connection.createSession({
+    application: options.app ?? "pi",
+    codec: codecs.json<PiInput, PiOutput>(),
+  });
   options.onSession?.(session.id);
 
   let estimate: PiEstimate;

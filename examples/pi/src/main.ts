@@ -5,7 +5,10 @@ import { runCli } from "./cli.js";
 
 const abort = new AbortController();
 process.on("SIGINT", () => {
-  if (abort.signal.aborted) process.exit(130);
+  if (abort.signal.aborted) {
+    if (process.stderr.isTTY) process.stderr.write("\x1b[?25h\n"); // the bar hid the cursor
+    process.exit(130);
+  }
   process.stderr.write("\npi: interrupted; closing the session (Ctrl-C again to quit now)\n");
   abort.abort(new Error("interrupted"));
 });

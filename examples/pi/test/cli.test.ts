@@ -95,6 +95,32 @@ describe("pi command in-process", () => {
     }
   });
 
+  it("exits 130 when interrupted, after closing the session", async () => {
+    const abort = new AbortController();
+    emulator.serve("pi", (task) => {
+      if (task.taskId === "3") abort.abort(new Error("interrupted"));
+      return piHandler(task);
+    });
+    try {
+      const stdout = capture();
+      const stderr = capture();
+      const code = await runCli(
+        ["--endpoint", emulator.url, "--task-num", "500", "--task-input", "10"],
+        {
+          stdout: stdout.stream,
+          stderr: stderr.stream,
+          env: { HOME: emptyHome },
+          signal: abort.signal,
+        },
+      );
+      expect(code).toBe(130);
+      expect(stdout.lines()).toEqual([]);
+      expect(stderr.lines().at(-1)).toBe("pi: interrupted");
+    } finally {
+      emulator.serve("pi", piHandler);
+    }
+  });
+
   it("exits 2 with the usage for a bad option", async () => {
     const { code, stdout, stderr } = await run(["--task-input", "abc"]);
     expect(code).toBe(2);

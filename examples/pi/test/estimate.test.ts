@@ -82,6 +82,34 @@ describe("estimatePi against the emulator", () => {
     expect(session.succeed).toBeLessThan(29);
   });
 
+  it("after a failure, lets running tasks finish and then closes the session", async () => {
+    // Task 1 fails at once; the others stay Running until the job has tried to
+    // close the session once, which Flame refuses while tasks run.
+    const closeCalls = () => emulator.stats().calls.CloseSession ?? 0;
+    const before = closeCalls();
+    emulator.serve("pi", async (task) => {
+      if (task.taskId === "1") throw new Error("task 1 broke");
+      while (closeCalls() === before) await new Promise((r) => setTimeout(r, 5));
+      return piHandler(task);
+    });
+    let sessionId: string | undefined;
+    const error = await estimatePi(connection, {
+      taskNum: 10,
+      samples: 10,
+      concurrency: 4,
+      onSession: (id) => {
+        sessionId = id;
+      },
+    }).catch((e: unknown) => e);
+
+    expect((error as Error).message).toBe("task 1 broke");
+    expect(closeCalls() - before).toBeGreaterThanOrEqual(2);
+    const session = await connection.getSession(sessionId!);
+    expect(session.state).toBe(SessionState.Closed);
+    expect(session.running).toBe(0);
+    expect(session.failed).toBe(1);
+  });
+
   it("fails when a task's output is not {inside: K}", async () => {
     emulator.serve("pi", () => JSON.stringify({ count: 5 }));
     await expect(estimatePi(connection, { taskNum: 2, samples: 10 })).rejects.toThrow(
