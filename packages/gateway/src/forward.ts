@@ -171,8 +171,13 @@ function failed(
   ctx.responseHeader.forEach((_, name) => {
     metadata.delete(name);
   });
-  const error = new ConnectError(upstreamError.rawMessage, upstreamError.code, metadata);
-  error.details = upstreamError.details;
+  const unreachable = isConnectionFailure(upstreamError);
+  const error = unreachable
+    ? // connect-node reports some of these (TLS verification) as Internal; to
+      // the client they all mean the same: the gateway cannot reach Flame.
+      new ConnectError(`upstream unreachable: ${upstreamError.rawMessage}`, Code.Unavailable)
+    : new ConnectError(upstreamError.rawMessage, upstreamError.code, metadata);
+  if (!unreachable) error.details = upstreamError.details;
   const code = Code[error.code];
   if (ctx.signal.aborted && error.code === Code.Canceled) {
     deps.logger.debug?.("client cancelled", { method: method.name, ms: Date.now() - started });
@@ -187,6 +192,20 @@ function failed(
     logDone(deps, method, code ?? String(error.code), started);
   }
   return error;
+}
+
+/**
+ * True when the call never got an answer from the upstream: no response
+ * headers at all, a code that says so, and a Node system error
+ * (ECONNREFUSED, a TLS verification code ...) underneath.
+ */
+function isConnectionFailure(error: ConnectError): boolean {
+  let empty = true;
+  error.metadata.forEach(() => {
+    empty = false;
+  });
+  const cause = error.cause as { code?: unknown } | undefined;
+  return empty && typeof cause?.code === "string" && isServerSideFailure(error.code);
 }
 
 function isServerSideFailure(code: Code): boolean {

@@ -36,13 +36,16 @@ export function parseUpstreamUrl(upstream: unknown): URL {
   try {
     url = new URL(upstream);
   } catch {
+    const hint = upstream.includes("//") ? "" : `; did you mean http://${upstream}?`;
     throw new TypeError(
-      `upstream must be an http:// or https:// URL such as http://flame:8080; could not parse ${JSON.stringify(upstream)}`,
+      `upstream must be an http:// or https:// URL such as http://flame:8080; could not parse ${JSON.stringify(upstream)}${hint}`,
     );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
+    // "flame:8080" parses as scheme "flame:"; say what was probably meant.
+    const hint = upstream.includes("//") ? "" : `; did you mean http://${upstream}?`;
     throw new TypeError(
-      `upstream must be an http:// (h2c) or https:// (TLS) URL; ${url.protocol}// is not supported`,
+      `upstream must be an http:// (h2c) or https:// (TLS) URL; ${url.protocol}// is not supported${hint}`,
     );
   }
   if (url.username !== "" || url.password !== "") {

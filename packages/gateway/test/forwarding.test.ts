@@ -190,6 +190,7 @@ describe("an unreachable upstream", () => {
         clientFor("connect", lonely.url).getApplication({ name: "flmping" }),
       );
       expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toMatch(/^upstream unreachable: .*ECONNREFUSED/);
     } finally {
       await lonely.close();
     }

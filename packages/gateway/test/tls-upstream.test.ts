@@ -1,0 +1,118 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startGateway } from "../src/index.js";
+import { captureLogger } from "./capture-logger.js";
+import { makeCertificates, type TestCertificates } from "./certificates.js";
+import { clientFor } from "./clients.js";
+import { type FakeFlame, startFakeFlame } from "./fake-flame.js";
+
+let certs: TestCertificates;
+let flame: FakeFlame;
+
+beforeAll(async () => {
+  certs = makeCertificates();
+  flame = await startFakeFlame({ tls: { cert: certs.cert, key: certs.key } });
+});
+
+afterAll(async () => {
+  await flame?.close();
+  certs?.remove();
+});
+
+/** Lines of base64 inside the PEM: if any shows up, the CA leaked. */
+function pemBody(pem: string): string[] {
+  return pem.split("\n").filter((line) => line.length > 20 && !line.startsWith("-----"));
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (e) {
+    return ConnectError.from(e);
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("a TLS upstream", () => {
+  it("is reached over https with the CA from caFile", async () => {
+    expect(flame.url.startsWith("https://localhost:")).toBe(true);
+    const gateway = await startGateway({ upstream: flame.url, caFile: certs.caFile });
+    try {
+      for (const protocol of ["grpc-web", "connect", "grpc"] as const) {
+        const app = await clientFor(protocol, gateway.url).getApplication({ name: "flmping" });
+        expect(app.metadata?.name).toBe("flmping");
+      }
+      let n = 0;
+      for await (const _ of clientFor("grpc-web", gateway.url).listTask({ sessionId: "s" })) n++;
+      expect(n).toBe(3);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("is reached with the CA given as PEM text", async () => {
+    const gateway = await startGateway({ upstream: flame.url, ca: certs.caPem });
+    try {
+      const list = await clientFor("connect", gateway.url).listApplication({});
+      expect(list.applications).toHaveLength(3);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("is refused when the CA did not sign its certificate, without revealing the CA", async () => {
+    const logger = captureLogger();
+    const gateway = await startGateway({ upstream: flame.url, caFile: certs.otherCaFile, logger });
+    const before = flame.totalCalls();
+    try {
+      for (const protocol of ["grpc-web", "connect"] as const) {
+        const err = await rejection(
+          clientFor(protocol, gateway.url).getApplication({ name: "flmping" }),
+        );
+        expect(err.code).toBe(Code.Unavailable);
+        const otherPem = (await import("node:fs")).readFileSync(certs.otherCaFile, "utf8");
+        for (const line of [...pemBody(otherPem), ...pemBody(certs.caPem)]) {
+          expect(err.message).not.toContain(line);
+          expect(logger.text()).not.toContain(line);
+        }
+      }
+      expect(flame.totalCalls()).toBe(before);
+      // The failure is logged, so an operator can see why.
+      expect(logger.text()).toContain("upstream call failed");
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe("CA options", () => {
+  it("are rejected for a plain http:// upstream", async () => {
+    await expect(
+      startGateway({ upstream: "http://127.0.0.1:1", caFile: certs.caFile }),
+    ).rejects.toThrow(/https:\/\/ upstream/);
+  });
+
+  it("name a missing CA file and the reason", async () => {
+    const missing = `${certs.dir}/nope.crt`;
+    await expect(startGateway({ upstream: flame.url, caFile: missing })).rejects.toThrow(
+      `cannot read caFile ${missing}: ENOENT`,
+    );
+  });
+
+  it("reject a file that is not a certificate without quoting it", async () => {
+    const keyFile = `${certs.dir}/server.key`;
+    const err = await startGateway({ upstream: flame.url, caFile: keyFile }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toContain("holds no PEM certificate");
+    for (const line of pemBody(certs.key)) expect((err as Error).message).not.toContain(line);
+  });
+
+  it("reject a corrupt certificate without quoting it", async () => {
+    const corrupt = certs.caPem.replace(/\n[A-Za-z0-9+/]{20,}\n/, "\nnot base64 at all!!\n");
+    const err = await startGateway({ upstream: flame.url, ca: corrupt }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(
+      /ca: certificate 1 of 1 is not a valid X\.509 certificate/,
+    );
+    for (const line of pemBody(certs.caPem)) expect((err as Error).message).not.toContain(line);
+  });
+});
