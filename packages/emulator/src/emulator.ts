@@ -7,7 +7,8 @@ import { EmulatorServer } from "./server.js";
 import { SessionManager } from "./session-manager.js";
 import { StreamRegistry } from "./stream-registry.js";
 
-const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+// Room for a task that echoes a 16 MiB input: input and output travel together.
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const describeHost = (hostname: string, host: string): NodeDescription => ({
   hostname,

@@ -46,7 +46,7 @@ export interface EmulatorOptions {
   runningDelayMs?: number;
   /** Serve HTTPS (HTTP/2 over TLS, with HTTP/1.1 fallback) with this certificate. */
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
-  /** Largest message read or written, in bytes; default 32 MiB. */
+  /** Largest message read or written, in bytes; default 64 MiB (a Task carries both its input and output). */
   maxMessageBytes?: number;
   /** The node's name; default os.hostname(). */
   hostname?: string;

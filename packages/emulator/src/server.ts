@@ -1,5 +1,6 @@
+import * as http from "node:http";
 import * as http2 from "node:http2";
-import type { Socket } from "node:net";
+import * as net from "node:net";
 import { type ConnectRouter, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { corsHeaders } from "./cors.js";
@@ -27,6 +28,33 @@ const destroyTransport = (req: Request) => {
   }
 };
 
+const PREFACE = "PRI";
+
+/** Hands a cleartext connection to the HTTP/2 or the HTTP/1.1 server by its first bytes. */
+const routeByPreface = (socket: net.Socket, h2: http2.Http2Server, h1: http.Server) => {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    seen = Buffer.concat([seen, chunk]);
+    const head = seen.subarray(0, PREFACE.length).toString("latin1");
+    if (head.length < PREFACE.length && PREFACE.startsWith(head)) return;
+    socket.off("data", onData);
+    socket.off("error", onError);
+    socket.pause();
+    socket.unshift(seen);
+    if (head === PREFACE) {
+      // The HTTP/2 session reads what is buffered on the next tick, then the handle
+      // directly; resuming here would drain the preface to nobody.
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume();
+    }
+  };
+  const onError = () => socket.destroy();
+  socket.on("data", onData);
+  socket.on("error", onError);
+};
+
 const toPem = (value: string | Uint8Array) =>
   typeof value === "string" ? value : Buffer.from(value);
 
@@ -35,8 +63,9 @@ const toPem = (value: string | Uint8Array) =>
  * gRPC-Web / Connect over HTTP/1.1 or HTTP/2, with CORS for browsers.
  */
 export class EmulatorServer {
-  private readonly server: http2.Http2Server | http2.Http2SecureServer;
-  private readonly sockets = new Set<Socket>();
+  /** The listening server: TLS picks HTTP/2 or 1.1 by ALPN, cleartext by sniffing. */
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
 
   constructor(options: ServerOptions) {
     const handler = connectNodeAdapter({
@@ -67,13 +96,20 @@ export class EmulatorServer {
       handler(req, res);
     };
     const serverOptions = { allowHTTP1: true, maxSessionMemory: 64 };
-    this.server = options.tls
-      ? http2.createSecureServer(
-          { ...serverOptions, cert: toPem(options.tls.cert), key: toPem(options.tls.key) },
-          onRequest,
-        )
-      : http2.createServer(serverOptions, onRequest);
-    this.server.on("connection", (socket: Socket) => {
+    if (options.tls) {
+      this.server = http2.createSecureServer(
+        { ...serverOptions, cert: toPem(options.tls.cert), key: toPem(options.tls.key) },
+        onRequest,
+      );
+    } else {
+      // Node's cleartext HTTP/2 server cannot fall back to HTTP/1.1 (allowHTTP1 needs
+      // ALPN), so look at the first bytes: the HTTP/2 preface starts with "PRI".
+      const h2 = http2.createServer(serverOptions, onRequest);
+      const h1 = http.createServer(onRequest);
+      h2.on("sessionError", () => {});
+      this.server = net.createServer((socket) => routeByPreface(socket, h2, h1));
+    }
+    this.server.on("connection", (socket: net.Socket) => {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
     });

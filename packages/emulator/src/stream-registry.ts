@@ -35,7 +35,8 @@ export class StreamRegistry {
     let finished = false;
     try {
       yield* body;
-      finished = true;
+      // A body that returned because the call was aborted did not finish.
+      finished = !ctx.signal.aborted;
     } finally {
       this.open.delete(entry);
       // Ended by the client's cancel (not by us, not by completing).

@@ -1,0 +1,246 @@
+import * as os from "node:os";
+import { Code } from "@connectrpc/connect";
+import { ExecutorState, NodeState, TaskState } from "@flame-ts/core/gen";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { TaskHandler } from "../src/index.js";
+import {
+  expectCode,
+  gate,
+  type Harness,
+  startHarness,
+  stateOf,
+  waitFor,
+  waitForTask,
+} from "./helpers.js";
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ hostname: "emu-node" });
+});
+afterAll(() => h.emulator.close());
+beforeEach(async () => {
+  h.emulator.reset();
+  h.emulator.unserve("app");
+  await h.client.registerApplication({ name: "app", application: {} });
+});
+
+/** A handler that counts how many of its calls overlap; each call waits for release. */
+const concurrencyProbe = () => {
+  let current = 0;
+  let peak = 0;
+  const order: string[] = [];
+  const release = gate();
+  const handler: TaskHandler = async ({ sessionId, taskId }) => {
+    order.push(`${sessionId}/${taskId}`);
+    current++;
+    peak = Math.max(peak, current);
+    await release.opened;
+    // Let the others pile up before leaving, so overlaps are visible.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    current--;
+    return undefined;
+  };
+  return {
+    handler,
+    release,
+    order,
+    get current() {
+      return current;
+    },
+    get peak() {
+      return peak;
+    },
+  };
+};
+
+const runningOf = async (sessionId: string) =>
+  (await h.client.getSession({ sessionId })).status?.running ?? 0;
+
+describe("concurrency limits", () => {
+  it("a session's max_instances caps its running tasks", async () => {
+    const probe = concurrencyProbe();
+    h.emulator.serve("app", probe.handler);
+    await h.client.createSession({
+      sessionId: "m",
+      session: { application: "app", maxInstances: 2 },
+    });
+    for (let i = 0; i < 6; i++) await h.client.createTask({ task: { sessionId: "m" } });
+    await waitFor(() => probe.current === 2, "two running");
+    const session = await h.client.getSession({ sessionId: "m" });
+    expect(session.status).toMatchObject({ running: 2, pending: 4 });
+    probe.release.open();
+    await waitForTask(h.client, "m", "6");
+    await waitFor(
+      async () => (await h.client.getSession({ sessionId: "m" })).status?.succeed === 6,
+    );
+    expect(probe.peak).toBe(2);
+  });
+
+  it("without max_instances tasks run side by side", async () => {
+    const probe = concurrencyProbe();
+    h.emulator.serve("app", probe.handler);
+    await h.client.createSession({ sessionId: "u", session: { application: "app" } });
+    for (let i = 0; i < 5; i++) await h.client.createTask({ task: { sessionId: "u" } });
+    await waitFor(() => probe.current === 5, "five running");
+    probe.release.open();
+    await waitForTask(h.client, "u", "5");
+  });
+
+  it("an application's max_instances caps running tasks across its sessions", async () => {
+    const probe = concurrencyProbe();
+    h.emulator.serve("app", probe.handler);
+    await h.client.updateApplication({ name: "app", application: { maxInstances: 3 } });
+    for (const id of ["a", "b"]) {
+      await h.client.createSession({ sessionId: id, session: { application: "app" } });
+      for (let i = 0; i < 3; i++) await h.client.createTask({ task: { sessionId: id } });
+    }
+    await waitFor(() => probe.current === 3, "three running");
+    expect((await runningOf("a")) + (await runningOf("b"))).toBe(3);
+    probe.release.open();
+    await waitForTask(h.client, "a", "3");
+    await waitForTask(h.client, "b", "3");
+    expect(probe.peak).toBe(3);
+  });
+
+  it("maxExecutors caps the node", async () => {
+    const small = await startHarness({ maxExecutors: 2 });
+    try {
+      const probe = concurrencyProbe();
+      small.emulator.serve("flmexec", probe.handler);
+      for (const id of ["x", "y"]) {
+        await small.client.createSession({ sessionId: id, session: { application: "flmexec" } });
+        for (let i = 0; i < 3; i++) await small.client.createTask({ task: { sessionId: id } });
+      }
+      await waitFor(() => probe.current === 2, "two running");
+      expect((await small.client.listExecutor({})).executors).toHaveLength(2);
+      probe.release.open();
+      await waitForTask(small.client, "x", "3");
+      await waitForTask(small.client, "y", "3");
+      expect(probe.peak).toBe(2);
+    } finally {
+      await small.emulator.close();
+    }
+  });
+});
+
+describe("priority", () => {
+  it("a higher-priority session's tasks start first after resume", async () => {
+    const probe = concurrencyProbe();
+    probe.release.open();
+    h.emulator.serve("app", probe.handler);
+    // One instance for the whole application, so tasks run one at a time.
+    await h.client.updateApplication({ name: "app", application: { maxInstances: 1 } });
+    h.emulator.pause();
+    await h.client.createSession({
+      sessionId: "low",
+      session: { application: "app", priority: 1 },
+    });
+    await h.client.createSession({
+      sessionId: "high",
+      session: { application: "app", priority: 9 },
+    });
+    await h.client.createSession({ sessionId: "zero", session: { application: "app" } });
+    for (const id of ["low", "zero", "high"]) {
+      for (let i = 0; i < 2; i++) await h.client.createTask({ task: { sessionId: id } });
+    }
+    h.emulator.resume();
+    await waitForTask(h.client, "low", "2");
+    await waitForTask(h.client, "zero", "2");
+    await waitForTask(h.client, "high", "2");
+    expect(probe.order).toEqual(["high/1", "high/2", "low/1", "low/2", "zero/1", "zero/2"]);
+  });
+});
+
+describe("pause, resume and delays", () => {
+  it("paused: no task starts; resume runs them", async () => {
+    h.emulator.pause();
+    await h.client.createSession({ sessionId: "p", session: { application: "app" } });
+    await h.client.createTask({ task: { sessionId: "p" } });
+    // A round trip later the task is still Pending.
+    await h.client.listSession({});
+    expect(stateOf(await h.client.getTask({ sessionId: "p", taskId: "1" }))).toBe(
+      TaskState.Pending,
+    );
+    h.emulator.resume();
+    expect(stateOf(await waitForTask(h.client, "p", "1"))).toBe(TaskState.Succeed);
+  });
+
+  it("pendingDelayMs and runningDelayMs hold tasks in each state", async () => {
+    const slow = await startHarness({ pendingDelayMs: 500, runningDelayMs: 200 });
+    try {
+      await slow.client.createSession({ sessionId: "d", session: { application: "flmexec" } });
+      await slow.client.createTask({ task: { sessionId: "d" } });
+      expect(stateOf(await slow.client.getTask({ sessionId: "d", taskId: "1" }))).toBe(
+        TaskState.Pending,
+      );
+      const seen: TaskState[] = [];
+      for await (const t of slow.client.watchTask({ sessionId: "d", taskId: "1" })) {
+        seen.push(stateOf(t) as TaskState);
+      }
+      expect(seen).toEqual([TaskState.Running, TaskState.Succeed]);
+    } finally {
+      await slow.emulator.close();
+    }
+  });
+});
+
+describe("executors and nodes", () => {
+  it("reports one Ready node with the host's capacity", async () => {
+    const { nodes } = await h.client.listNodes({});
+    expect(nodes).toHaveLength(1);
+    const node = nodes[0];
+    expect(node?.metadata?.name).toBe("emu-node");
+    expect(node?.spec?.hostname).toBe("emu-node");
+    expect(node?.status?.state).toBe(NodeState.Ready);
+    expect(node?.status?.capacity?.cpu).toBe(BigInt(os.cpus().length));
+    expect(node?.status?.capacity?.memory).toBe(BigInt(os.totalmem()));
+    expect(node?.status?.allocatable).toEqual(node?.status?.capacity);
+    expect(node?.status?.info).toMatchObject({ arch: os.arch(), os: os.platform() });
+    // Seconds, not milliseconds.
+    const heartbeat = Number(node?.status?.lastHeartbeatTime);
+    expect(Math.abs(heartbeat - Date.now() / 1000)).toBeLessThan(600);
+    const got = await h.client.getNode({ name: "emu-node" });
+    expect(got.node?.metadata?.name).toBe("emu-node");
+    await expectCode(h.client.getNode({ name: "other" }), Code.NotFound);
+  });
+
+  it("binds executors to a session while its tasks run, then releases them", async () => {
+    const probe = concurrencyProbe();
+    h.emulator.serve("app", probe.handler);
+    expect((await h.client.listExecutor({})).executors).toEqual([]);
+    await h.client.createSession({
+      sessionId: "e",
+      session: {
+        application: "app",
+        maxInstances: 2,
+        resreq: { cpu: 1n, memory: 1024n, gpu: 0 },
+      },
+    });
+    for (let i = 0; i < 3; i++) await h.client.createTask({ task: { sessionId: "e" } });
+    await waitFor(() => probe.current === 2, "two running");
+    const { executors } = await h.client.listExecutor({});
+    expect(executors).toHaveLength(2);
+    for (const executor of executors) {
+      expect(executor.status?.state).toBe(ExecutorState.ExecutorBound);
+      expect(executor.status?.sessionId).toBe("e");
+      expect(executor.spec?.node).toBe("emu-node");
+      expect(executor.spec?.resreq).toMatchObject({ cpu: 1n, memory: 1024n });
+    }
+    const node = (await h.client.getNode({ name: "emu-node" })).node;
+    const capacity = node?.status?.capacity;
+    const allocatable = node?.status?.allocatable;
+    expect(allocatable?.memory).toBe((capacity?.memory ?? 0n) - 2048n);
+    const expectedCpu = (capacity?.cpu ?? 0n) - 2n;
+    expect(allocatable?.cpu).toBe(expectedCpu < 0n ? 0n : expectedCpu);
+
+    probe.release.open();
+    await waitForTask(h.client, "e", "3");
+    const after = await waitFor(async () => {
+      const list = (await h.client.listExecutor({})).executors;
+      return list.every((e) => e.status?.state === ExecutorState.ExecutorIdle) ? list : undefined;
+    }, "executors idle");
+    expect(after.every((e) => e.status?.sessionId === undefined)).toBe(true);
+    const idleNode = (await h.client.getNode({ name: "emu-node" })).node;
+    expect(idleNode?.status?.allocatable).toEqual(idleNode?.status?.capacity);
+  });
+});
