@@ -1,0 +1,210 @@
+import {
+  codecs,
+  ExecutorState,
+  FlameError,
+  NodeState,
+  ResourceRequirement,
+  SessionState,
+  TaskState,
+} from "@flame-ts/core";
+import { lastValueFrom } from "rxjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gate, type Harness, rejection, startHarness, unique, waitFor } from "./helpers.js";
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.close());
+
+describe("sessions over HTTP/2", () => {
+  it("createSession without an id generates <application>-<8 [a-z0-9]>", async () => {
+    const s = await h.connection.createSession({ application: "flmexec" });
+    expect(s.id).toMatch(/^flmexec-[a-z0-9]{8}$/);
+    expect(s.application).toBe("flmexec");
+    expect(s.state).toBe(SessionState.Open);
+    expect(s.creationTime).toBeInstanceOf(Date);
+    expect(s.creationTime.getTime()).toBeGreaterThan(Date.UTC(2020, 0, 1));
+    expect(s.completionTime).toBeUndefined();
+    expect(s.maxInstances).toBeUndefined();
+    expect([s.pending, s.running, s.succeed, s.failed, s.cancelled]).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  it("sends every attribute: common data, instances, priority, resreq string", async () => {
+    const id = unique("full");
+    const s = await h.connection.createSession({
+      id,
+      application: "flmexec",
+      commonData: "shared",
+      minInstances: 1,
+      maxInstances: 3,
+      priority: 7,
+      resreq: "cpu=2,mem=2g,gpu=0",
+    });
+    expect(s.id).toBe(id);
+    expect(new TextDecoder().decode(s.commonData)).toBe("shared");
+    expect([s.minInstances, s.maxInstances, s.priority]).toEqual([1, 3, 7]);
+    expect(s.resreq?.equals(ResourceRequirement.parse("cpu=2,mem=2g"))).toBe(true);
+    const again = await h.connection.getSession(id);
+    expect(again.resreq?.memory).toBe(2n * 1024n ** 3n);
+  });
+
+  it("a bad resreq string fails before anything is sent", async () => {
+    const before = h.sent.CreateSession ?? 0;
+    const err = await rejection(
+      h.connection.createSession({ application: "flmexec", resreq: "cpu=1,disk=2" }),
+    );
+    expect(FlameError.is(err, "invalid-input")).toBe(true);
+    expect((err as FlameError).message).toContain('"disk"');
+    expect(h.sent.CreateSession ?? 0).toBe(before);
+  });
+
+  it("createSession: unknown application and duplicate id fail with kind internal", async () => {
+    const unknown = (await rejection(
+      h.connection.createSession({ application: "no-such-app" }),
+    )) as FlameError;
+    expect(unknown.kind).toBe("internal");
+    expect(unknown.method).toBe("CreateSession");
+    const id = unique("dup");
+    await h.connection.createSession({ id, application: "flmexec" });
+    const dup = (await rejection(
+      h.connection.createSession({ id, application: "flmexec" }),
+    )) as FlameError;
+    expect(dup.kind).toBe("internal");
+  });
+
+  it("openSession: existing, unknown (not-found), closed (invalid-state)", async () => {
+    const id = unique("open");
+    await h.connection.createSession({ id, application: "flmexec" });
+    const opened = await h.connection.openSession(id);
+    expect(opened.id).toBe(id);
+    const missing = (await rejection(h.connection.openSession(unique("none")))) as FlameError;
+    expect(missing.kind).toBe("not-found");
+    expect(missing.serverMessage).toContain("not found");
+    await h.connection.closeSession(id);
+    const closed = (await rejection(h.connection.openSession(id))) as FlameError;
+    expect(closed.kind).toBe("invalid-state");
+    expect(closed.serverMessage).toContain("is not open");
+  });
+
+  it("openOrCreateSession creates, then opens a matching spec, and refuses a different one", async () => {
+    const id = unique("ooc");
+    const created = await h.connection.openOrCreateSession(id, {
+      application: "flmexec",
+      priority: 2,
+      commonData: "a",
+    });
+    expect(created.id).toBe(id);
+    // common_data is not compared.
+    const same = await h.connection.openOrCreateSession(id, {
+      application: "flmexec",
+      priority: 2,
+      commonData: "b",
+    });
+    expect(same.priority).toBe(2);
+    const err = (await rejection(
+      h.connection.openOrCreateSession(id, { application: "flmexec", priority: 3 }),
+    )) as FlameError;
+    expect(err.kind).toBe("invalid-config");
+    expect(err.serverMessage).toContain("spec mismatch");
+    expect(err.serverMessage).toContain("priority");
+  });
+
+  it("openSession with a codec gives a typed session", async () => {
+    const id = unique("typed");
+    await h.connection.createSession({ id, application: "flmexec" });
+    const s = await h.connection.openSession(id, { codec: codecs.string });
+    expect(await s.invoke("hello")).toBe("hello");
+  });
+
+  it("getSession, listSessions (closed included, both spellings), refresh, counters", async () => {
+    const id = unique("list");
+    const s = await h.connection.createSession({ id, application: "flmexec" });
+    await s.run(new Uint8Array([1]));
+    await s.refresh();
+    expect(s.succeed).toBe(1);
+    await s.close();
+    expect(s.state).toBe(SessionState.Closed);
+    expect(s.completionTime).toBeInstanceOf(Date);
+    const all = await h.connection.listSessions();
+    const found = all.find((x) => x.id === id);
+    expect(found?.state).toBe(SessionState.Closed);
+    expect(found?.succeed).toBe(1);
+    expect((await h.connection.listSession()).some((x) => x.id === id)).toBe(true);
+    expect((await h.connection.getSession(id)).state).toBe(SessionState.Closed);
+    const missing = (await rejection(h.connection.getSession(unique("none")))) as FlameError;
+    expect(missing.kind).toBe("not-found");
+  });
+
+  it("closeSession is idempotent, cancels pending tasks, and fails while tasks run", async () => {
+    const app = unique("held");
+    await h.connection.registerApplication(app, {});
+    const hold = gate<string>();
+    h.emulator.serve(app, () => hold.promise);
+    const s = await h.connection.createSession({ application: app, codec: codecs.string });
+    const running = await s.createTask("x");
+    await waitFor(async () => (await s.getTask(running.id)).state === TaskState.Running);
+    const busy = (await rejection(s.close())) as FlameError;
+    expect(busy.kind).toBe("invalid-state");
+    expect(busy.method).toBe("CloseSession");
+    hold.open("done");
+    await lastValueFrom(s.watchTask(running.id));
+
+    h.emulator.pause();
+    try {
+      const pending = await s.createTask("later");
+      await s.close();
+      await s.close();
+      expect((await s.getTask(pending.id)).state).toBe(TaskState.Cancelled);
+      expect(s.cancelled).toBe(1);
+      const afterClose = (await rejection(s.createTask("no"))) as FlameError;
+      expect(afterClose.kind).toBe("internal");
+      expect(afterClose.method).toBe("CreateTask");
+    } finally {
+      h.emulator.resume();
+    }
+  });
+
+  it("deleteSession removes the session", async () => {
+    const id = unique("del");
+    await h.connection.createSession({ id, application: "flmexec" });
+    await h.connection.closeSession(id);
+    await h.connection.deleteSession(id);
+    const err = (await rejection(h.connection.getSession(id))) as FlameError;
+    expect(err.kind).toBe("not-found");
+  });
+});
+
+describe("cluster over HTTP/2", () => {
+  it("listNodes and getNode; an unknown node is not-found", async () => {
+    const nodes = await h.connection.listNodes();
+    expect(nodes.length).toBeGreaterThan(0);
+    const first = nodes[0]!;
+    expect(first.state).toBe(NodeState.Ready);
+    expect(first.capacity.cpu).toBeGreaterThan(0);
+    expect(typeof first.capacity.memory).toBe("bigint");
+    expect(first.lastHeartbeatTime.getTime()).toBeGreaterThan(Date.UTC(2020, 0, 1));
+    const node = await h.connection.getNode(first.name);
+    expect(node.name).toBe(first.name);
+    const err = (await rejection(h.connection.getNode("no-such-node"))) as FlameError;
+    expect(err.kind).toBe("not-found");
+    expect(err.method).toBe("GetNode");
+  });
+
+  it("listExecutors shows an executor bound to a session with tasks", async () => {
+    const app = unique("exec");
+    await h.connection.registerApplication(app, {});
+    const hold = gate<string>();
+    h.emulator.serve(app, () => hold.promise);
+    const s = await h.connection.createSession({ application: app });
+    const t = await s.createTask();
+    await waitFor(async () => (await s.getTask(t.id)).state === TaskState.Running);
+    const executors = await h.connection.listExecutors();
+    const mine = executors.find((e) => e.sessionId === s.id);
+    expect(mine).toBeDefined();
+    expect(mine?.state).toBe(ExecutorState.ExecutorBound);
+    expect(mine?.node).toBeTruthy();
+    hold.open("ok");
+    await lastValueFrom(s.watchTask(t.id));
+  });
+});
