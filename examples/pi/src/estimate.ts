@@ -4,6 +4,7 @@
 
 import type { Connection, Session, TaskResult } from "@flame-ts/node";
 import { codecs, FlameError, TaskState } from "@flame-ts/node";
+import type { Subscription } from "rxjs";
 import type { PiInput, PiOutput } from "./pi-service.js";
 
 export interface EstimateOptions {
@@ -100,19 +101,21 @@ function sumInside(
   return new Promise<number>((resolve, reject) => {
     let inside = 0;
     let settled = false;
-    // Unsubscribing stops runMany from creating more tasks.
+    let subscription: Subscription | undefined;
     const finish = (error?: unknown) => {
       if (settled) return;
       settled = true;
+      // Unsubscribing stops runMany from creating more tasks.
       subscription?.unsubscribe();
       signal?.removeEventListener("abort", onAbort);
       if (error === undefined) resolve(inside);
       else reject(error);
     };
     const onAbort = () => finish(signal?.reason ?? new Error("aborted"));
+    if (signal?.aborted) return onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
 
-    const subscription = session
+    subscription = session
       .runMany(inputs, { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY })
       .subscribe({
         next: ({ result, done, total }) => {

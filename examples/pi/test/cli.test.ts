@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
@@ -78,6 +78,29 @@ describe("pi command in-process", () => {
     expect(code).toBe(0);
     expect(stdout[0]).toMatch(/^pi = 4\*\(\d+\/30\) = /);
     expect(stderr.join("\n")).not.toContain("emulator");
+  });
+
+  it("takes the endpoint from ~/.flame/flame.yaml", async () => {
+    const home = mkdtempSync(join(tmpdir(), "pi-home-"));
+    try {
+      mkdirSync(join(home, ".flame"));
+      writeFileSync(
+        join(home, ".flame", "flame.yaml"),
+        `current-context: local\ncontexts:\n  - name: local\n    cluster:\n      endpoint: ${emulator.url}\n`,
+      );
+      const stdout = capture();
+      const stderr = capture();
+      const code = await runCli(["--task-num", "4", "--task-input", "25"], {
+        stdout: stdout.stream,
+        stderr: stderr.stream,
+        env: { HOME: home },
+      });
+      expect(code).toBe(0);
+      expect(stdout.lines()[0]).toMatch(/^pi = 4\*\(\d+\/100\) = /);
+      expect(stderr.lines().join("\n")).not.toContain("emulator");
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it("exits 1 with the failing task's message", async () => {
