@@ -29,6 +29,7 @@ export interface NodeConnectOptions extends ConnectionOptions, NodeTransportOpti
  *   `caFile` (or `ca`, PEM text) instead of Node's default trust store;
  *   `cert`/`certFile` and `key`/`keyFile` add a client certificate (mTLS).
  * - `connect()`: the current Flame context, see {@link connectWithContext}.
+ *   With a URL, neither the context file nor `FLAME_*` variables are read.
  *
  * Async because it reads files; nothing is sent until the first call, but a
  * bad URL or an unreadable CA/cert/key file rejects here with a `FlameError`

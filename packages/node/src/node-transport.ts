@@ -5,6 +5,7 @@ import {
   type GrpcTransportOptions,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
+import { configError } from "./config-error.js";
 import { parseEndpoint } from "./endpoint.js";
 import { tlsErrorInterceptor } from "./tls-errors.js";
 import { loadTlsMaterial, type TlsMaterialOptions } from "./tls-material.js";
@@ -71,6 +72,12 @@ export async function createNodeTransport(
     Object.assign(nodeOptions, await loadTlsMaterial(options));
   }
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  // connect-node caps both limits at 4 GiB (2^32 - 1).
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 0xffff_ffff) {
+    throw configError(
+      `maxMessageBytes must be a whole number of bytes from 1 to 4294967295, got ${maxBytes}`,
+    );
+  }
   // One explicit session manager per connection: it is the only handle on the
   // HTTP/2 session, and without closing it the socket keeps the process alive.
   const manager = new Http2SessionManager(endpoint.baseUrl, options.http2 ?? {}, nodeOptions);

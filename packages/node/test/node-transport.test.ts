@@ -223,6 +223,11 @@ describe("configuration errors come before any call", () => {
     expect(err.message).toMatch(/both a client certificate and its key/);
   });
 
+  test.each([0, -1, 1.5, 2 ** 33])("maxMessageBytes %d is refused", async (maxMessageBytes) => {
+    const err = await configErrorOf(createNodeTransport(plain.url, { maxMessageBytes }));
+    expect(err.message).toMatch(/maxMessageBytes/);
+  });
+
   test.each(["ftp://127.0.0.1:8080", "not a url"])("a bad URL %j", async (url) => {
     const err = await configErrorOf(createNodeTransport(url));
     expect(err.message).toContain(url);
