@@ -31,8 +31,7 @@ export interface FlameRunnerConfig {
 
 /**
  * One resolved Flame context: where the cluster is and how to reach it, with
- * `FLAME_ENDPOINT`, `FLAME_CA_FILE`, `FLAME_CERT_FILE` and `FLAME_KEY_FILE`
- * already applied.
+ * the `FLAME_*` environment overrides already applied.
  */
 export interface FlameContext {
   /** The context's name (`"env"` when built from `FLAME_ENDPOINT` alone). */
@@ -79,7 +78,9 @@ export function defaultFlameContextPath(
  * `~/.flame/flame.yaml` (or `options.path`), pick `current-context` (or
  * `options.contextName`), then let the environment override it —
  * `FLAME_ENDPOINT` replaces the endpoint, `FLAME_CA_FILE`, `FLAME_CERT_FILE`
- * and `FLAME_KEY_FILE` replace the TLS files.
+ * and `FLAME_KEY_FILE` replace the TLS files, `FLAME_WORKSPACE` the
+ * workspace and `FLAME_CACHE_ENDPOINT` the cache endpoint (as in flame-rs,
+ * except that flame-rs only fills the TLS files in when the file has none).
  *
  * With `FLAME_ENDPOINT` set and no file at the default path (and no path or
  * context name asked for), the context comes from the environment alone.
@@ -219,6 +220,10 @@ function applyEnv(
 ): FlameContext {
   const endpoint = nonEmpty(env.FLAME_ENDPOINT);
   if (endpoint !== undefined) context.endpoint = endpoint;
+  const workspace = nonEmpty(env.FLAME_WORKSPACE);
+  if (workspace !== undefined) context.workspace = workspace;
+  const cacheEndpoint = nonEmpty(env.FLAME_CACHE_ENDPOINT);
+  if (cacheEndpoint !== undefined) context.cache = { ...context.cache, endpoint: cacheEndpoint };
   const files = [
     ["FLAME_CA_FILE", "caFile"],
     ["FLAME_CERT_FILE", "certFile"],

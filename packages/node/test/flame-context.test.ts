@@ -88,6 +88,24 @@ describe("loadFlameContext", () => {
     expect(ctx.certFile).toBe(join(dir, "certs/client.crt"));
   });
 
+  test("FLAME_WORKSPACE and FLAME_CACHE_ENDPOINT override too", () => {
+    const ctx = loadFlameContext({
+      path: file(twoContexts),
+      env: { FLAME_WORKSPACE: "team-b", FLAME_CACHE_ENDPOINT: "grpc://other-cache:9090" },
+    });
+    expect(ctx.workspace).toBe("team-b");
+    expect(ctx.cache).toEqual({
+      endpoint: "grpc://other-cache:9090",
+      tls: { ca_file: "/etc/flame/certs/ca.crt" },
+    });
+    const local = loadFlameContext({
+      path: file(twoContexts),
+      contextName: "local",
+      env: { FLAME_CACHE_ENDPOINT: "grpc://c:1" },
+    });
+    expect(local.cache).toEqual({ endpoint: "grpc://c:1" });
+  });
+
   test("reads $HOME/.flame/flame.yaml by default", () => {
     const home = join(dir, "home-default");
     mkdirSync(join(home, ".flame"), { recursive: true });
