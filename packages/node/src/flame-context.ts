@@ -109,11 +109,13 @@ export function loadFlameContext(options: LoadFlameContextOptions = {}): FlameCo
     }
   }
   if (!existsSync(path)) {
-    throw configError(
-      `Flame context file "${path}" does not exist. Create it (see flame.yaml in the Flame ` +
-        "docs: current-context and contexts[].cluster.endpoint), pass another path, " +
-        "or set FLAME_ENDPOINT=http://host:8080",
-    );
+    const create =
+      "Create it (current-context and contexts[].cluster.endpoint, as flmctl reads it)";
+    const advice =
+      options.path === undefined && options.contextName === undefined
+        ? `${create}, or set FLAME_ENDPOINT=http://host:8080`
+        : `${create} or pass another path (FLAME_ENDPOINT alone is used only when no path or context name is given)`;
+    throw configError(`Flame context file "${path}" does not exist. ${advice}`);
   }
 
   const docs = readYamlDocuments(path, "Flame context file");
