@@ -70,7 +70,9 @@ export class Rpc {
             throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
           }
           this.logger.debug("call", { method });
-          return call({ signal: link.signal, timeoutMs: remaining, headers });
+          return call({ signal: link.signal, timeoutMs: remaining, headers }).catch((err) => {
+            throw spuriousCancel(err, link.signal);
+          });
         },
         idempotent ? this.retry : undefined,
         link.signal,
@@ -91,6 +93,19 @@ export class Rpc {
       link.dispose();
     }
   }
+}
+
+/**
+ * A stream reset with CANCEL that we did not ask for is the connection
+ * breaking under us (connect-node reports a socket that died between calls
+ * this way): Unavailable, so reads retry and the kind says what happened.
+ */
+export function spuriousCancel(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return err;
+  if (err instanceof ConnectError && err.code === Code.Canceled) {
+    return new ConnectError(err.rawMessage, Code.Unavailable, err.metadata, undefined, err);
+  }
+  return err;
 }
 
 export function closedError(method?: string, cause?: unknown): FlameError {
