@@ -1,4 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Frontend } from "@flame-ts/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway } from "../src/index.js";
 import { captureLogger } from "./capture-logger.js";
@@ -79,6 +81,31 @@ describe("a TLS upstream", () => {
       expect(flame.totalCalls()).toBe(before);
       // The failure is logged, so an operator can see why.
       expect(logger.text()).toContain("upstream call failed");
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe("a gateway served over TLS", () => {
+  it("takes gRPC-Web over HTTP/2 and HTTP/1.1 on https", async () => {
+    const gateway = await startGateway({
+      upstream: flame.url,
+      caFile: certs.caFile,
+      tls: { cert: certs.cert, key: certs.key },
+    });
+    try {
+      expect(gateway.url.startsWith("https://127.0.0.1:")).toBe(true);
+      const baseUrl = gateway.url.replace("127.0.0.1", "localhost");
+      for (const httpVersion of ["2", "1.1"] as const) {
+        const transport = createGrpcWebTransport({
+          baseUrl,
+          httpVersion,
+          nodeOptions: { ca: certs.caPem },
+        } as Parameters<typeof createGrpcWebTransport>[0]);
+        const app = await createClient(Frontend, transport).getApplication({ name: "flmping" });
+        expect(app.metadata?.name).toBe("flmping");
+      }
     } finally {
       await gateway.close();
     }
