@@ -25,6 +25,7 @@ export const corsHeaders = (
   origin: string | undefined,
   allowed: CorsOrigins,
   preflight: boolean,
+  requestedHeaders?: string,
 ): Headers | undefined => {
   if (!origin || !originAllowed(origin, allowed)) return undefined;
   const headers: Headers = {
@@ -33,7 +34,10 @@ export const corsHeaders = (
   };
   if (preflight) {
     headers["access-control-allow-methods"] = allowMethods;
-    headers["access-control-allow-headers"] = allowHeaders;
+    // Also grant what the page asks for: a dev server should not trip over a custom header.
+    headers["access-control-allow-headers"] = requestedHeaders
+      ? `${allowHeaders}, ${requestedHeaders}`
+      : allowHeaders;
     headers["access-control-max-age"] = "7200";
   } else {
     headers["access-control-expose-headers"] = exposeHeaders;

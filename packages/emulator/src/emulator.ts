@@ -26,7 +26,9 @@ const describeHost = (hostname: string, host: string): NodeDescription => ({
 });
 
 const formatUrl = (tls: boolean, host: string, port: number) => {
-  const shown = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+  // A wildcard bind is reachable on loopback; show an address a client can dial.
+  const dialable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  const shown = dialable.includes(":") ? `[${dialable}]` : dialable;
   return `${tls ? "https" : "http"}://${shown}:${port}`;
 };
 

@@ -83,7 +83,13 @@ export class EmulatorServer {
       const origin = req.headers.origin;
       if (origin !== undefined) {
         const preflight = req.method === "OPTIONS";
-        const headers = corsHeaders(origin, options.corsOrigins, preflight);
+        const requested = req.headers["access-control-request-headers"];
+        const headers = corsHeaders(
+          origin,
+          options.corsOrigins,
+          preflight,
+          Array.isArray(requested) ? requested.join(", ") : requested,
+        );
         if (preflight) {
           // No grant for an unlisted origin: the browser refuses the call.
           res.writeHead(headers ? 204 : 403, headers ?? {});

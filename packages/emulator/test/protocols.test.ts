@@ -126,7 +126,7 @@ describe("CORS", () => {
     rawRequest(url + path, "OPTIONS", {
       origin,
       "access-control-request-method": "POST",
-      "access-control-request-headers": "content-type,x-grpc-web,x-user-agent",
+      "access-control-request-headers": "content-type,x-grpc-web,x-user-agent,x-custom",
     });
 
   it("grants a preflight from any localhost origin by default", async () => {
@@ -136,6 +136,7 @@ describe("CORS", () => {
       expect(res.headers["access-control-allow-origin"]).toBe(origin);
       expect(res.headers["access-control-allow-methods"]).toContain("POST");
       expect(res.headers["access-control-allow-headers"]).toMatch(/x-grpc-web/i);
+      expect(res.headers["access-control-allow-headers"]).toMatch(/x-custom/i);
     }
   });
 
