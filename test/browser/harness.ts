@@ -211,3 +211,19 @@ export function callPage<Api extends Record<string, AnyFn>, K extends keyof Api 
     { name, args: args as unknown[] },
   ) as Promise<Awaited<ReturnType<Api[K]>>>;
 }
+
+/** A latch the Node side opens to let held emulator tasks finish. */
+export class Gate {
+  private release: () => void = () => {};
+  private readonly opened = new Promise<void>((resolve) => {
+    this.release = resolve;
+  });
+
+  wait(): Promise<void> {
+    return this.opened;
+  }
+
+  open(): void {
+    this.release();
+  }
+}

@@ -1,13 +1,15 @@
 // watchSession in Chromium over HTTP/1.1, where the browser holds at most six
 // connections per origin and each open gRPC-Web stream takes one. Fifty
 // tasks are watched at once; every terminal state must arrive, and unary
-// calls must still get through while the watch is open.
+// calls must still get through while the watch is open. A control shows
+// that one watchTask per task really does starve them.
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildPage,
   callPage,
+  Gate,
   launchChromium,
   openPage,
   type StaticServer,
@@ -17,14 +19,15 @@ import {
 import type { PageApi } from "./pages/client.js";
 
 const TASKS = 50;
-/** Chromium's HTTP/1.1 connections per origin: the budget the watch must live within. */
+/** Chromium's HTTP/1.1 connections per origin. */
 const BROWSER_CONNECTIONS = 6;
 
 let browser: Browser;
 let site: StaticServer;
 let emulator: Emulator;
 let page: Page;
-let release: () => void = () => {};
+const gate = new Gate(); // holds the watchSession test's tasks
+const controlGate = new Gate(); // holds the control's tasks
 
 const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
   callPage<PageApi, K>(page, name, ...args);
@@ -36,43 +39,60 @@ beforeAll(async () => {
   emulator = await startEmulator({
     port: 0,
     corsOrigins: [site.origin],
-    applications: { gated: { description: "runs until the test opens the gate" } },
-  });
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
+    applications: {
+      gated: { description: "runs until the test opens the gate" },
+      control: { description: "runs until the control test ends" },
+    },
   });
   emulator.serve("gated", async ({ taskId }) => {
-    await gate;
+    await gate.wait();
     return `done ${taskId}`;
   });
+  emulator.serve("control", () => controlGate.wait().then(() => "done"));
   page = await openPage(browser, site.origin);
 });
 
 afterAll(async () => {
-  release();
+  gate.open();
+  controlGate.open();
   await browser?.close();
   await emulator?.close();
   await site?.close();
 });
 
-describe(`watchSession with ${TASKS} tasks over HTTP/1.1`, () => {
-  it("keeps unary calls working while watching, then delivers every terminal state", async () => {
+describe(`${TASKS} tasks watched from a browser over HTTP/1.1`, () => {
+  it("control: one watchTask per task takes every connection and starves a unary call", async () => {
     expect(new URL(emulator.url).protocol).toBe("http:"); // no HTTP/2 for the browser
+    await call("startNaiveWatches", emulator.url, "control", TASKS);
+    await until(
+      () => emulator.stats().openStreams >= BROWSER_CONNECTIONS,
+      "the browser to fill its connections",
+    );
+    // The tasks are held, so no stream ends and no connection frees up: the
+    // call can only end by its deadline.
+    const starved = await call("tryListApplications", emulator.url, 1500);
+    expect(starved).toMatchObject({ error: { kind: "deadline-exceeded" } });
+    expect(emulator.stats().openStreams).toBe(BROWSER_CONNECTIONS);
+    await call("stopNaiveWatches");
+    controlGate.open();
+    await until(() => emulator.stats().openStreams === 0, "the naive watches to close");
+  });
 
+  it("watchSession keeps unary calls working, then delivers every terminal state", async () => {
     const { sessionId } = await call("startSessionWatch", emulator.url, "gated", TASKS);
     expect(sessionId).toBeTruthy();
     await until(() => emulator.stats().openStreams > 0, "the watch to open its streams");
 
     // Every task is held, so the watch is live and busy; a unary call must
-    // not be starved of a connection.
+    // still find a connection.
     const listed = await call("tryListApplications", emulator.url);
     expect(listed).toEqual({ names: expect.arrayContaining(["gated"]) });
     const progress = await call("sessionWatchProgress");
     expect(progress.terminal).toBe(0);
     expect(progress.total).toBe(TASKS);
-    expect(emulator.stats().openStreams).toBeLessThanOrEqual(BROWSER_CONNECTIONS);
+    expect(emulator.stats().openStreams).toBeLessThan(BROWSER_CONNECTIONS);
 
-    release();
+    gate.open();
     const { states } = await call("finishSessionWatch");
     expect(Object.keys(states)).toHaveLength(TASKS);
     expect(new Set(Object.values(states))).toEqual(new Set(["Succeed"]));

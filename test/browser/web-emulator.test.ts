@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildPage,
   callPage,
+  Gate,
   launchChromium,
   openPage,
   type StaticServer,
@@ -18,7 +19,8 @@ let browser: Browser;
 let site: StaticServer;
 let emulator: Emulator;
 let page: Page;
-let releaseHeld: () => void = () => {};
+const held = new Gate(); // opened only at the end
+const step = new Gate(); // opened by the watch test
 
 const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
   callPage<PageApi, K>(page, name, ...args);
@@ -32,22 +34,19 @@ beforeAll(async () => {
     corsOrigins: [site.origin],
     applications: {
       echo: { description: "echoes its input" },
-      hold: { description: "runs until released" },
+      hold: { description: "runs until the end of the file" },
+      step: { description: "runs until the watch test lets it finish" },
     },
   });
-  emulator.serve("echo", async ({ input }) => {
-    await new Promise((r) => setTimeout(r, 20));
-    return `echo:${new TextDecoder().decode(input ?? new Uint8Array())}`;
-  });
-  const held = new Promise<void>((resolve) => {
-    releaseHeld = resolve;
-  });
-  emulator.serve("hold", () => held.then(() => "released"));
+  emulator.serve("echo", async ({ input }) => `echo:${new TextDecoder().decode(input)}`);
+  emulator.serve("hold", () => held.wait().then(() => "released"));
+  emulator.serve("step", () => step.wait().then(() => "stepped"));
   page = await openPage(browser, site.origin);
 });
 
 afterAll(async () => {
-  releaseHeld();
+  held.open();
+  step.open();
   await browser?.close();
   await emulator?.close();
   await site?.close();
@@ -55,12 +54,13 @@ afterAll(async () => {
 
 describe("web client against the emulator", () => {
   it("runs over HTTP from a different origin than the page", () => {
+    expect(new URL(emulator.url).protocol).toBe("http:");
     expect(new URL(emulator.url).origin).not.toBe(site.origin);
   });
 
   it("lists the built-in applications", async () => {
     expect(await call("listApplications", emulator.url)).toEqual(
-      expect.arrayContaining(["flmexec", "flmping", "flmrun"]),
+      expect.arrayContaining(["echo", "flmexec", "flmping", "flmrun"]),
     );
   });
 
@@ -71,12 +71,16 @@ describe("web client against the emulator", () => {
     expect(run.results.map((r) => r.output).sort()).toEqual(["echo:a", "echo:b", "echo:c"]);
   });
 
-  it("watchTask emits the current state first, then the terminal state, then completes", async () => {
-    const { states } = await call("watchOneTask", emulator.url, "echo", "w");
-    expect(states.length).toBeGreaterThanOrEqual(2);
-    expect(["Pending", "Running"]).toContain(states[0]);
-    expect(states.at(-1)).toBe("Succeed");
-    // No state is reported twice in a row, and the terminal state only once.
+  it("watchTask emits the current state first, then the terminal state once, then completes", async () => {
+    const { handle } = await call("startWatch", emulator.url, "step");
+    await until(async () => (await call("watchStates", handle)).length > 0, "the current state");
+    const [first] = await call("watchStates", handle);
+    expect(["Pending", "Running"]).toContain(first);
+
+    step.open();
+    const states = await call("finishWatch", handle);
+    expect(states[0]).toBe(first);
+    expect(states.slice(-2)).toEqual(["Succeed", "complete"]);
     expect(states.filter((s) => s === "Succeed")).toHaveLength(1);
   });
 
@@ -92,6 +96,7 @@ describe("web client against the emulator", () => {
   });
 
   it("a watch unsubscribed in the page is cancelled on the server", async () => {
+    await until(() => emulator.stats().openStreams === 0, "earlier streams to end");
     const before = emulator.stats().streamsCancelled;
     const { handle } = await call("startWatch", emulator.url, "hold");
     await until(() => emulator.stats().openStreams === 1, "the watch stream to open");

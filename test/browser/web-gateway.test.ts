@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildPage,
   callPage,
+  Gate,
   launchChromium,
   openPage,
   type StaticServer,
@@ -22,7 +23,8 @@ let site: StaticServer;
 let emulator: Emulator;
 let gateway: Gateway;
 let page: Page;
-let releaseHeld: () => void = () => {};
+const held = new Gate(); // opened only at the end
+const step = new Gate(); // opened by the watch test
 
 const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
   callPage<PageApi, K>(page, name, ...args);
@@ -37,17 +39,13 @@ beforeAll(async () => {
     corsOrigins: [site.origin],
     applications: {
       echo: { description: "echoes its input" },
-      hold: { description: "runs until released" },
+      hold: { description: "runs until the end of the file" },
+      step: { description: "runs until the watch test lets it finish" },
     },
   });
-  emulator.serve("echo", async ({ input }) => {
-    await new Promise((r) => setTimeout(r, 20));
-    return `echo:${new TextDecoder().decode(input ?? new Uint8Array())}`;
-  });
-  const held = new Promise<void>((resolve) => {
-    releaseHeld = resolve;
-  });
-  emulator.serve("hold", () => held.then(() => "released"));
+  emulator.serve("echo", async ({ input }) => `echo:${new TextDecoder().decode(input)}`);
+  emulator.serve("hold", () => held.wait().then(() => "released"));
+  emulator.serve("step", () => step.wait().then(() => "stepped"));
   gateway = await startGateway({
     upstream: emulator.url,
     port: 0,
@@ -58,7 +56,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  releaseHeld();
+  held.open();
+  step.open();
   await browser?.close();
   await gateway?.close();
   await emulator?.close();
@@ -92,13 +91,20 @@ describe("web client through the gateway to a gRPC-only emulator", () => {
     expect(run.results.map((r) => r.output).sort()).toEqual(["echo:x", "echo:y"]);
   });
 
-  it("streams a watch through the gateway: current state, then terminal", async () => {
-    const { states } = await call("watchOneTask", gateway.url, "echo", "w");
-    expect(["Pending", "Running"]).toContain(states[0]);
-    expect(states.at(-1)).toBe("Succeed");
+  it("streams a watch through the gateway: current state, then terminal, then complete", async () => {
+    const { handle } = await call("startWatch", gateway.url, "step");
+    await until(async () => (await call("watchStates", handle)).length > 0, "the current state");
+    const [first] = await call("watchStates", handle);
+    expect(["Pending", "Running"]).toContain(first);
+
+    step.open();
+    const states = await call("finishWatch", handle);
+    expect(states.slice(-2)).toEqual(["Succeed", "complete"]);
+    expect(states.filter((s) => s === "Succeed")).toHaveLength(1);
   });
 
   it("a watch unsubscribed in the page is cancelled upstream, past the gateway", async () => {
+    await until(() => emulator.stats().openStreams === 0, "earlier streams to end");
     const before = emulator.stats().streamsCancelled;
     const { handle } = await call("startWatch", gateway.url, "hold");
     await until(() => emulator.stats().openStreams === 1, "the upstream watch stream to open");

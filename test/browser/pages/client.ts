@@ -46,7 +46,7 @@ async function withConnection<T>(url: string, body: (flame: Connection) => Promi
 // Watches started by startWatch, by handle, so a later call can stop them.
 const watches = new Map<
   number,
-  { subscription: Subscription; states: string[]; flame: Connection }
+  { subscription: Subscription; states: string[]; flame: Connection; done: Promise<void> }
 >();
 let nextHandle = 1;
 
@@ -61,6 +61,8 @@ interface SessionWatch {
   flame: Connection;
 }
 let sessionWatch: SessionWatch | undefined;
+const naiveWatches: Subscription[] = [];
+let naiveConnection: Connection | undefined;
 
 const api = {
   /** The browser's view of the protocol: which URL scheme the page runs on, say. */
@@ -76,15 +78,20 @@ const api = {
     }
   },
 
-  listApplications: (url: string) =>
+  listApplications: (url: string, timeoutMs?: number) =>
     withConnection(url, async (flame) =>
-      (await flame.listApplications()).map((a) => a.name).sort(),
+      (await flame.listApplications(timeoutMs === undefined ? {} : { timeoutMs }))
+        .map((a) => a.name)
+        .sort(),
     ),
 
   /** Same as listApplications, but reports a failure instead of throwing it. */
-  async tryListApplications(url: string): Promise<{ names: string[] } | { error: PageError }> {
+  async tryListApplications(
+    url: string,
+    timeoutMs?: number,
+  ): Promise<{ names: string[] } | { error: PageError }> {
     try {
-      return { names: await api.listApplications(url) };
+      return { names: await api.listApplications(url, timeoutMs) };
     } catch (err) {
       return { error: describe(err) };
     }
@@ -108,50 +115,76 @@ const api = {
       };
     }),
 
-  /** Creates one task and returns every state watchTask emitted, in order. */
-  watchOneTask: (url: string, application: string, input: string) =>
-    withConnection(url, async (flame) => {
-      const session = await flame.createSession({ application });
-      const task = await session.createTask(encode(input));
-      const states = await new Promise<string[]>((resolve, reject) => {
-        const seen: string[] = [];
-        session.watchTask(task.id).subscribe({
-          next: (t: Task) => seen.push(stateName(t.state)),
-          error: reject,
-          complete: () => resolve(seen),
-        });
-      });
-      await session.close();
-      return { taskId: task.id, states };
-    }),
-
-  /** Creates a task and starts watching it; the watch stays open until stopWatch. */
+  /** Creates a task and starts watching it; the watch stays open until it completes or stopWatch. */
   async startWatch(
     url: string,
     application: string,
   ): Promise<{ handle: number; sessionId: string; taskId: string }> {
     const flame = connect(url, { retry: false });
     const session = await flame.createSession({ application });
-    const task = await session.createTask(encode("hold"));
+    const task = await session.createTask(encode("watched"));
     const states: string[] = [];
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
     const subscription = session.watchTask(task.id).subscribe({
       next: (t: Task) => states.push(stateName(t.state)),
-      error: (err: unknown) => states.push(`error: ${describe(err).message}`),
+      error: (err: unknown) => {
+        states.push(`error: ${describe(err).message}`);
+        settle();
+      },
+      complete: () => {
+        states.push("complete");
+        settle();
+      },
     });
     const handle = nextHandle++;
-    watches.set(handle, { subscription, states, flame });
+    watches.set(handle, { subscription, states, flame, done });
     return { handle, sessionId: session.id, taskId: task.id };
   },
 
   watchStates: (handle: number) => [...(watches.get(handle)?.states ?? [])],
 
+  /** Waits for the watch to complete (or fail); returns what it emitted, then "complete". */
+  async finishWatch(handle: number): Promise<string[]> {
+    const watch = watches.get(handle);
+    if (!watch) throw new Error(`no watch ${handle}`);
+    await watch.done;
+    watches.delete(handle);
+    await watch.flame.close();
+    return watch.states;
+  },
+
   /** Unsubscribes: the watch's stream must be cancelled on the server at once. */
-  stopWatch(handle: number): string[] {
+  async stopWatch(handle: number): Promise<string[]> {
     const watch = watches.get(handle);
     if (!watch) throw new Error(`no watch ${handle}`);
     watch.subscription.unsubscribe();
     watches.delete(handle);
     return watch.states;
+  },
+
+  /**
+   * The naive way, for contrast: one watchTask per task. Over HTTP/1.1 each
+   * open stream holds one of the browser's connections to the origin.
+   */
+  async startNaiveWatches(url: string, application: string, count: number): Promise<number> {
+    const flame = connect(url, { retry: false });
+    const session = await flame.createSession({ application });
+    const tasks = await Promise.all(
+      Array.from({ length: count }, (_, i) => session.createTask(encode(`n${i}`))),
+    );
+    for (const task of tasks) {
+      naiveWatches.push(session.watchTask(task.id).subscribe({ error: () => {} }));
+    }
+    naiveConnection = flame;
+    return tasks.length;
+  },
+
+  async stopNaiveWatches(): Promise<void> {
+    for (const s of naiveWatches.splice(0)) s.unsubscribe();
+    await naiveConnection?.close();
   },
 
   /** Creates a session with `count` tasks and watches all of them with one watchSession. */
