@@ -166,20 +166,61 @@ describe("pause, resume and delays", () => {
   });
 
   it("pendingDelayMs and runningDelayMs hold tasks in each state", async () => {
-    const slow = await startHarness({ pendingDelayMs: 500, runningDelayMs: 200 });
+    const slow = await startHarness({ pendingDelayMs: 200, runningDelayMs: 150 });
     try {
+      const calledAt: number[] = [];
+      slow.emulator.serve("flmexec", () => {
+        calledAt.push(Date.now());
+        return "done";
+      });
       await slow.client.createSession({ sessionId: "d", session: { application: "flmexec" } });
-      await slow.client.createTask({ task: { sessionId: "d" } });
-      expect(stateOf(await slow.client.getTask({ sessionId: "d", taskId: "1" }))).toBe(
-        TaskState.Pending,
-      );
+      const created = await slow.client.createTask({ task: { sessionId: "d" } });
+      expect(stateOf(created)).toBe(TaskState.Pending);
       const seen: TaskState[] = [];
       for await (const t of slow.client.watchTask({ sessionId: "d", taskId: "1" })) {
         seen.push(stateOf(t) as TaskState);
       }
-      expect(seen).toEqual([TaskState.Running, TaskState.Succeed]);
+      expect(seen.at(-1)).toBe(TaskState.Succeed);
+      // Lower bounds only (timers never fire early by more than a tick): the
+      // handler ran after both delays, so the task sat Pending, then Running.
+      const createdAt = Number(created.status?.creationTime);
+      expect(calledAt[0]).toBeGreaterThanOrEqual(createdAt + 350 - 2);
+      const done = await slow.client.getTask({ sessionId: "d", taskId: "1" });
+      expect(Number(done.status?.completionTime) - createdAt).toBeGreaterThanOrEqual(350 - 2);
     } finally {
       await slow.emulator.close();
+    }
+  });
+});
+
+describe("long delays", () => {
+  it("a task sits Pending through pendingDelayMs and Running through runningDelayMs", async () => {
+    const pending = await startHarness({ pendingDelayMs: 60_000 });
+    const running = await startHarness({ runningDelayMs: 60_000 });
+    try {
+      let called = false;
+      running.emulator.serve("flmexec", () => {
+        called = true;
+        return undefined;
+      });
+      for (const { client } of [pending, running]) {
+        await client.createSession({ sessionId: "d", session: { application: "flmexec" } });
+        await client.createTask({ task: { sessionId: "d" } });
+      }
+      await waitFor(
+        async () =>
+          stateOf(await running.client.getTask({ sessionId: "d", taskId: "1" })) ===
+          TaskState.Running,
+        "Running",
+      );
+      expect(called).toBe(false);
+      expect(stateOf(await pending.client.getTask({ sessionId: "d", taskId: "1" }))).toBe(
+        TaskState.Pending,
+      );
+    } finally {
+      // close() cancels the timers, so neither emulator holds vitest open.
+      await pending.emulator.close();
+      await running.emulator.close();
     }
   });
 });
