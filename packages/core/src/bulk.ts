@@ -1,5 +1,6 @@
 import { Observable } from "rxjs";
 import type { CallOptions } from "./call-options.js";
+import type { Scope } from "./internal/scope.js";
 import type { TaskResult } from "./task-result.js";
 
 export interface RunManyOptions extends CallOptions {
@@ -37,8 +38,8 @@ export const defaultConcurrency = 16;
 export function runMany<In, Out>(
   inputs: Iterable<In> | ArrayLike<In>,
   options: RunManyOptions | undefined,
-  runOne: (input: In, signal: AbortSignal) => Promise<TaskResult<Out>>,
-  makeScope: () => { signal: AbortSignal; dispose(): void },
+  runOne: (input: In, scope: Scope) => Promise<TaskResult<Out>>,
+  makeScope: () => Scope,
 ): Observable<RunProgress<Out>> {
   return new Observable<RunProgress<Out>>((subscriber) => {
     const items: ArrayLike<In> = isArrayLike(inputs) ? inputs : Array.from(inputs);
@@ -52,7 +53,8 @@ export function runMany<In, Out>(
     const launch = () => {
       while (!stopped && next < total && next - done < limit) {
         const index = next++;
-        runOne(items[index] as In, scope.signal).then(
+        // Calls are children of the subscription's scope: no per-task scope.
+        runOne(items[index] as In, scope).then(
           (result) => {
             if (stopped) return;
             done++;

@@ -27,13 +27,15 @@ export function resolveRetry(option: RetryOptions | false | undefined): RetryPol
 
 /**
  * Transient failures: the server could not be reached or went away.
- * Node reports a refused connection as Unavailable; browsers as Unknown
- * "Failed to fetch".
+ * Node reports a refused connection as Unavailable, a reset one as
+ * Aborted; browsers as Unknown "Failed to fetch".
  */
 export function isTransient(err: unknown): boolean {
   if (FlameError.is(err)) return err.kind === "unavailable";
   if (!(err instanceof ConnectError)) return false;
-  if (err.code === Code.Unavailable) return true;
+  // connect-node reports a connection reset under a call in flight
+  // (ECONNRESET) as Aborted; kindOfCode already calls it "unavailable".
+  if (err.code === Code.Unavailable || err.code === Code.Aborted) return true;
   if (err.code === Code.Unknown) {
     const m = err.rawMessage.toLowerCase();
     return m.includes("failed to fetch") || m.includes("networkerror") || m.includes("load failed");

@@ -9,7 +9,7 @@ import type { Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
 import { SessionState, TaskState } from "./gen/flame/v1/types_pb.js";
 import { followTask } from "./internal/follow-task.js";
 import type { Rpc } from "./internal/rpc.js";
-import { Scope } from "./internal/scope.js";
+import type { Scope } from "./internal/scope.js";
 import { ResourceRequirement } from "./resource-requirement.js";
 import type { Task, TaskEvent } from "./task.js";
 import { msToDate, toTask } from "./task.js";
@@ -98,12 +98,21 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
   }
 
   /** Creates a task. Never retried: a retry could create it twice. */
-  async createTask(input?: In, options?: CallOptions): Promise<Task> {
+  createTask(input?: In, options?: CallOptions): Promise<Task> {
+    return this.createTaskIn(input, undefined, options?.headers, options);
+  }
+
+  private async createTaskIn(
+    input: In | undefined,
+    scope: Scope | undefined,
+    headers: HeadersInit | undefined,
+    options?: CallOptions,
+  ): Promise<Task> {
     const bytes = input === undefined ? undefined : this.codec.input.encode(input);
     const message = await this.rpc.unary(
       "CreateTask",
       (o) => this.rpc.client.createTask({ task: { sessionId: this.id, input: bytes } }, o),
-      options,
+      scope === undefined ? options : { scope, headers },
       false,
     );
     return toTask(message);
@@ -152,12 +161,11 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
    */
   runTask(input?: In, options?: WatchTaskOptions): Observable<Task> {
     return new Observable<Task>((subscriber) => {
-      const scope = new Scope(this.rpc, options);
-      const call = { signal: scope.signal, headers: options?.headers };
-      this.createTask(input, call)
+      const scope = this.rpc.scope(options);
+      this.createTaskIn(input, scope, options?.headers)
         .then((created) =>
           followTask(this.rpc, this.id, created.id, (t) => subscriber.next(t), {
-            signal: scope.signal,
+            scope,
             headers: options?.headers,
             initial: created,
             maxResumes: options?.maxResumes,
@@ -177,9 +185,9 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
    * of its last event. Rejects only when the call itself fails.
    */
   async run(input?: In, options?: CallOptions): Promise<TaskResult<Out>> {
-    const scope = new Scope(this.rpc, options);
+    const scope = this.rpc.scope(options);
     try {
-      return await this.runIn(input, scope.signal, options?.headers);
+      return await this.runIn(input, scope, options?.headers);
     } finally {
       scope.dispose();
     }
@@ -218,8 +226,8 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
     return runMany(
       inputs,
       options,
-      (input, signal) => this.runIn(input, signal, headers),
-      () => new Scope(this.rpc, options),
+      (input, scope) => this.runIn(input, scope, headers),
+      () => this.rpc.scope(options),
     );
   }
 
@@ -269,12 +277,12 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
 
   private async runIn(
     input: In | undefined,
-    signal: AbortSignal,
+    scope: Scope,
     headers: HeadersInit | undefined,
   ): Promise<TaskResult<Out>> {
-    const created = await this.createTask(input, { signal, headers });
+    const created = await this.createTaskIn(input, scope, headers);
     const task = await followTask(this.rpc, this.id, created.id, noop, {
-      signal,
+      scope,
       headers,
       initial: created,
     });

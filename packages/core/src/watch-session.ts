@@ -3,7 +3,7 @@ import type { CallOptions } from "./call-options.js";
 import { SessionState } from "./gen/flame/v1/types_pb.js";
 import { followTask } from "./internal/follow-task.js";
 import type { Rpc } from "./internal/rpc.js";
-import { Scope } from "./internal/scope.js";
+import type { Scope } from "./internal/scope.js";
 import { TaskGate } from "./internal/task-gate.js";
 import { sleep } from "./retry.js";
 import type { Task } from "./task.js";
@@ -47,8 +47,8 @@ export function watchSession(
   options?: WatchSessionOptions,
 ): Observable<Task> {
   return new Observable<Task>((subscriber) => {
-    const scope = new Scope(rpc, options);
-    run(rpc, sessionId, options ?? {}, scope.signal, (task) => subscriber.next(task)).then(
+    const scope = rpc.scope(options);
+    run(rpc, sessionId, options ?? {}, scope, (task) => subscriber.next(task)).then(
       () => subscriber.complete(),
       (err) => subscriber.error(err),
     );
@@ -60,14 +60,15 @@ async function run(
   rpc: Rpc,
   sessionId: string,
   options: WatchSessionOptions,
-  signal: AbortSignal,
+  scope: Scope,
   emit: (task: Task) => void,
 ): Promise<void> {
+  const signal = scope.signal;
   const maxWatches = Math.max(0, Math.floor(options.maxStreams ?? 4) - 1);
   const baseInterval = Math.max(1, options.pollIntervalMs ?? 500);
   const maxInterval = Math.max(baseInterval, options.maxPollIntervalMs ?? 5000);
   const untilClosed = options.untilClosed ?? true;
-  const call = { signal, headers: options.headers };
+  const call = { scope, headers: options.headers };
   const gates = new Map<string, TaskGate>();
   const watching = new Set<string>();
   let changed = false;
@@ -122,8 +123,9 @@ async function run(
       if (watching.has(task.id)) continue;
       watching.add(task.id);
       const gate = gateOf(task.id);
+      const watch = scope.child();
       followTask(rpc, sessionId, task.id, (t) => gate.offer(t), {
-        signal,
+        scope: watch,
         headers: options.headers,
         initial: gate.last,
       })
@@ -133,6 +135,7 @@ async function run(
             rpc.logger.warn("watchSession: watch failed", { task: task.id, err });
         })
         .finally(() => {
+          watch.done();
           watching.delete(task.id);
           wake?.();
         });

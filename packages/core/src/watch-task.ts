@@ -2,7 +2,6 @@ import { Observable } from "rxjs";
 import type { CallOptions } from "./call-options.js";
 import { followTask } from "./internal/follow-task.js";
 import type { Rpc } from "./internal/rpc.js";
-import { Scope } from "./internal/scope.js";
 import type { Task } from "./task.js";
 
 export interface WatchTaskOptions extends CallOptions {
@@ -38,9 +37,9 @@ export function watchTask(
   initial?: Task,
 ): Observable<Task> {
   return new Observable<Task>((subscriber) => {
-    const scope = new Scope(rpc, options);
+    const scope = rpc.scope(options);
     followTask(rpc, sessionId, taskId, (task) => subscriber.next(task), {
-      signal: scope.signal,
+      scope,
       headers: options?.headers,
       initial,
       maxResumes: options?.maxResumes,

@@ -4,11 +4,12 @@ import { backoffDelay, isTransient, sleep } from "../retry.js";
 import type { Task } from "../task.js";
 import { toTask } from "../task.js";
 import type { Rpc } from "./rpc.js";
+import type { Scope } from "./scope.js";
 import { TaskGate } from "./task-gate.js";
 
 export interface FollowOptions {
-  /** Aborts every stream and call; its reason becomes the error. */
-  signal: AbortSignal;
+  /** Aborting it stops every stream and call; its reason becomes the error. */
+  scope: Scope;
   headers?: HeadersInit | undefined;
   /** A state already known (CreateTask's answer, a ListTask row): skips the first GetTask. */
   initial?: Task | undefined;
@@ -46,7 +47,8 @@ export async function followTask(
   onTask: (task: Task) => void,
   options: FollowOptions,
 ): Promise<Task> {
-  const { signal, headers } = options;
+  const { scope, headers } = options;
+  const signal = scope.signal;
   const maxResumes = options.maxResumes ?? defaultMaxResumes;
   const gate = new TaskGate(onTask);
   const request = { sessionId, taskId };
@@ -58,9 +60,7 @@ export async function followTask(
   while (!gate.terminal) {
     if (signal.aborted) throw abortError(signal, "WatchTask");
     const before = gate.version;
-    const attempt = new AbortController();
-    const onAbort = () => attempt.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const attempt = scope.child();
     let method = "WatchTask";
     try {
       // The request goes out now; read the current state while it opens.
@@ -101,7 +101,7 @@ export async function followTask(
         error: String((err as Error)?.message ?? err),
       });
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      attempt.done();
     }
     needCurrent = true;
     failures = gate.version > before ? 0 : failures + 1;

@@ -6,7 +6,7 @@ import type { Frontend } from "../gen/flame/v1/frontend_pb.js";
 import type { Logger } from "../logger.js";
 import type { RetryPolicy } from "../retry.js";
 import { withRetry } from "../retry.js";
-import { linkSignals } from "./signals.js";
+import { Scope } from "./scope.js";
 
 /** What Connect's generated client accepts per call. */
 export interface WireCallOptions {
@@ -21,7 +21,8 @@ export interface WireCallOptions {
  * everything when the connection closes.
  */
 export class Rpc {
-  private readonly closer = new AbortController();
+  /** Parent of every call and subscription: aborted by `close()`. */
+  readonly root = new Scope();
   closed = false;
 
   constructor(
@@ -31,14 +32,15 @@ export class Rpc {
     readonly logger: Logger,
   ) {}
 
-  get closeSignal(): AbortSignal {
-    return this.closer.signal;
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.closer.abort(closedError());
+    this.root.abort(closedError());
+  }
+
+  /** A scope for one piece of work, under the connection, linked to the caller's signal. */
+  scope(options?: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined }): Scope {
+    return this.root.child(options?.signal, options?.timeoutMs);
   }
 
   assertOpen(method: string): void {
@@ -53,14 +55,14 @@ export class Rpc {
   async unary<T>(
     method: string,
     call: (options: WireCallOptions) => Promise<T>,
-    options: CallOptions | undefined,
+    options: (CallOptions & { scope?: Scope | undefined }) | undefined,
     idempotent: boolean,
     defaultTimeoutMs: number | undefined = this.timeoutMs,
   ): Promise<T> {
     this.assertOpen(method);
     const timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
     const deadline = timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
-    const link = linkSignals([this.closer.signal, options?.signal]);
+    const scope = (options?.scope ?? this.root).child(options?.signal);
     const headers = options?.headers;
     try {
       return await withRetry(
@@ -70,12 +72,12 @@ export class Rpc {
             throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
           }
           this.logger.debug("call", { method });
-          return call({ signal: link.signal, timeoutMs: remaining, headers }).catch((err) => {
-            throw spuriousCancel(err, link.signal);
+          return call({ signal: scope.signal, timeoutMs: remaining, headers }).catch((err) => {
+            throw spuriousCancel(err, scope.signal);
           });
         },
         idempotent ? this.retry : undefined,
-        link.signal,
+        scope.signal,
         (err, attempt, delayMs) =>
           this.logger.warn("retrying", {
             method,
@@ -90,7 +92,7 @@ export class Rpc {
       this.logger.debug("call failed", { method, kind: error.kind });
       throw error;
     } finally {
-      link.dispose();
+      scope.done();
     }
   }
 }

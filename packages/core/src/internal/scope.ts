@@ -1,31 +1,40 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CallOptions } from "../call-options.js";
-import type { Rpc } from "./rpc.js";
 
 /**
- * One AbortController for a piece of work (a subscription, a run): aborted
- * when the connection closes, the caller's signal aborts, the timeout
- * passes (with a DeadlineExceeded reason), or `dispose` is called.
+ * A tree of AbortControllers. Aborting a scope aborts its children; each
+ * call gets a child of its own. Fan-out goes through a Set rather than
+ * "abort" listeners on one shared signal: 64 concurrent calls on one signal
+ * would pile 64 listeners on it (and Node warns past 10).
  */
 export class Scope {
   readonly controller = new AbortController();
+  private readonly children = new Set<Scope>();
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private readonly sources: AbortSignal[] = [];
-  private readonly onAbort = (event: Event) => {
-    this.abort((event.target as AbortSignal).reason);
-  };
+  private external: AbortSignal | undefined;
+  private parent: Scope | undefined;
+  private readonly onExternalAbort = () => this.abort(this.external?.reason);
 
-  constructor(rpc: Rpc, options: CallOptions | undefined) {
-    for (const s of [rpc.closeSignal, options?.signal]) {
-      if (s === undefined) continue;
-      if (s.aborted) {
-        this.abort(s.reason);
+  /**
+   * A child of `parent`, also aborted by `signal` (the caller's), and by a
+   * DeadlineExceeded reason after `timeoutMs`.
+   */
+  constructor(parent?: Scope, signal?: AbortSignal, timeoutMs?: number) {
+    if (parent !== undefined) {
+      if (parent.signal.aborted) {
+        this.controller.abort(parent.signal.reason);
         return;
       }
-      s.addEventListener("abort", this.onAbort);
-      this.sources.push(s);
+      this.parent = parent;
+      parent.children.add(this);
     }
-    const timeoutMs = options?.timeoutMs;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.abort(signal.reason);
+        return;
+      }
+      this.external = signal;
+      signal.addEventListener("abort", this.onExternalAbort, { once: true });
+    }
     if (timeoutMs !== undefined && timeoutMs > 0) {
       this.timer = setTimeout(
         () => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
@@ -38,20 +47,37 @@ export class Scope {
     return this.controller.signal;
   }
 
+  /** A new child scope (aborted at once if this one is). */
+  child(signal?: AbortSignal, timeoutMs?: number): Scope {
+    return new Scope(this, signal, timeoutMs);
+  }
+
+  /** Aborts this scope and every child with `reason`. */
   abort(reason?: unknown): void {
     this.release();
     if (!this.controller.signal.aborted) this.controller.abort(reason);
+    for (const child of this.children) child.abort(this.controller.signal.reason);
+    this.children.clear();
   }
 
-  /** Stops listening; aborts whatever still runs under this scope. */
+  /** The work is over: stop listening, abort what still runs under it. */
   dispose(): void {
     this.abort();
+  }
+
+  /** The work is over and nothing runs under it: forget it without aborting. */
+  done(): void {
+    this.release();
+    for (const child of this.children) child.done();
+    this.children.clear();
   }
 
   private release(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    for (const s of this.sources) s.removeEventListener("abort", this.onAbort);
-    this.sources.length = 0;
+    this.external?.removeEventListener("abort", this.onExternalAbort);
+    this.external = undefined;
+    this.parent?.children.delete(this);
+    this.parent = undefined;
   }
 }
