@@ -1,29 +1,10 @@
 import * as os from "node:os";
-import type { Interceptor } from "@connectrpc/connect";
-import { ExecutorPool, type NodeDescription } from "./executors.js";
-import { frontendRoutes } from "./frontend-service.js";
-import type { Emulator, EmulatorOptions, EmulatorStats, TaskHandler } from "./options.js";
+import type { Emulator, EmulatorOptions } from "./options.js";
+import { createEmulatorRoutes } from "./routes.js";
 import { EmulatorServer } from "./server.js";
-import { SessionManager } from "./session-manager.js";
-import { StreamRegistry } from "./stream-registry.js";
 
 // Room for a task that echoes a 16 MiB input: input and output travel together.
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
-const describeHost = (hostname: string, host: string): NodeDescription => ({
-  hostname,
-  capacity: {
-    cpu: BigInt(os.cpus().length || 1),
-    memory: BigInt(os.totalmem()),
-    gpu: 0,
-  },
-  arch: os.arch(),
-  os: os.platform(),
-  addresses: [
-    { type: "Hostname", address: hostname },
-    { type: "InternalIP", address: host },
-  ],
-});
 
 const formatUrl = (tls: boolean, host: string, port: number) => {
   // A wildcard bind is reachable on loopback; show an address a client can dial.
@@ -36,25 +17,25 @@ const formatUrl = (tls: boolean, host: string, port: number) => {
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const host = options.host ?? "127.0.0.1";
   const hostname = options.hostname ?? os.hostname();
-  const executors = new ExecutorPool(describeHost(hostname, host), options.maxExecutors ?? 64);
-  const manager = new SessionManager(
-    {
-      hostname,
-      pendingDelayMs: options.pendingDelayMs ?? 0,
-      runningDelayMs: options.runningDelayMs ?? 0,
-      applications: options.applications ?? {},
+  const core = createEmulatorRoutes({
+    hostname,
+    pendingDelayMs: options.pendingDelayMs ?? 0,
+    runningDelayMs: options.runningDelayMs ?? 0,
+    applications: options.applications ?? {},
+    maxExecutors: options.maxExecutors ?? 64,
+    node: {
+      capacity: { cpu: BigInt(os.cpus().length || 1), memory: BigInt(os.totalmem()), gpu: 0 },
+      arch: os.arch(),
+      os: os.platform(),
+      addresses: [
+        { type: "Hostname", address: hostname },
+        { type: "InternalIP", address: host },
+      ],
     },
-    executors,
-  );
-  const streams = new StreamRegistry();
-  let calls: Record<string, number> = {};
-  const countCalls: Interceptor = (next) => (req) => {
-    calls[req.method.name] = (calls[req.method.name] ?? 0) + 1;
-    return next(req);
-  };
+  });
   const server = new EmulatorServer({
-    routes: frontendRoutes(manager, streams),
-    interceptors: [countCalls],
+    routes: core.routes,
+    interceptors: core.interceptors,
     protocols: {
       grpc: options.protocols?.grpc ?? true,
       grpcWeb: options.protocols?.grpcWeb ?? true,
@@ -70,32 +51,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   return {
     url: formatUrl(options.tls !== undefined, host, port),
     port,
-    serve: (application: string, handler: TaskHandler) => manager.serve(application, handler),
-    unserve: (application: string) => manager.unserve(application),
-    pause: () => manager.pause(),
-    resume: () => manager.resume(),
-    dropStreams: () => streams.dropAll(),
+    serve: core.serve,
+    unserve: core.unserve,
+    pause: core.pause,
+    resume: core.resume,
+    dropStreams: core.dropStreams,
+    stats: core.stats,
+    reset: core.reset,
     async restart() {
       await server.close();
       await server.listen(port, host);
     },
-    stats(): EmulatorStats {
-      return {
-        openStreams: streams.size,
-        streamsCancelled: streams.cancelled,
-        streamsStarted: streams.started,
-        calls: { ...calls },
-      };
-    },
-    reset() {
-      manager.reset();
-      streams.resetCounters();
-      calls = {};
-    },
     async close() {
       if (closed) return;
       closed = true;
-      manager.stopAll();
+      core.stop();
       await server.close();
     },
   };

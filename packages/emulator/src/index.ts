@@ -11,3 +11,4 @@ export type {
   TaskContext,
   TaskHandler,
 } from "./options.js";
+export { createEmulatorRoutes, type EmulatorRoutes, type EmulatorRoutesOptions } from "./routes.js";

@@ -68,6 +68,34 @@ describe("restart", () => {
   });
 });
 
+describe("restart with a task running", () => {
+  it("lets the running task finish after the restart", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.emulator.serve("held", () => released.then(() => "finished"));
+    try {
+      await h.client.registerApplication({ name: "held", application: {} });
+      await h.client.createSession({ sessionId: "run", session: { application: "held" } });
+      await h.client.createTask({ task: { sessionId: "run" } });
+      await waitFor(
+        async () => (await h.client.getSession({ sessionId: "run" })).status?.running === 1,
+        "Running",
+      );
+      await h.emulator.restart();
+      release();
+      // A fresh connection: the old one was cut (its next call may fail once, as after a real restart).
+      const client = createClient(Frontend, createGrpcTransport({ baseUrl: h.emulator.url }));
+      const done = await waitForTask(client, "run", "1");
+      expect(stateOf(done)).toBe(TaskState.Succeed);
+      expect(new TextDecoder().decode(done.spec?.output)).toBe("finished");
+    } finally {
+      h.emulator.unserve("held");
+    }
+  });
+});
+
 describe("stats", () => {
   it("counts calls per method and a client-cancelled stream", async () => {
     await pendingTask("s");
