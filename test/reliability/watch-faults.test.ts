@@ -1,0 +1,124 @@
+// 1,000 tasks watched at once while the emulator breaks every stream, or
+// stops and starts again on the same port: every watch still ends with
+// exactly one terminal emission, none twice, none missing, none hanging.
+import { type Session, type Task, TaskState } from "@flame-ts/core";
+import { type Emulator, startEmulator } from "@flame-ts/emulator";
+import { type Connection, connect } from "@flame-ts/node";
+import type { Subscription } from "rxjs";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { emissionProblem, gate, waitFor } from "./helpers.js";
+
+const TASKS = 1_000;
+
+let emulator: Emulator;
+let connection: Connection;
+let hold = gate();
+const subscriptions: Subscription[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator({ port: 0, maxExecutors: 100 });
+  await emulator.serve("flmexec", async ({ input }) => {
+    await hold.promise;
+    return input;
+  });
+  connection = await connect(emulator.url);
+});
+afterEach(() => {
+  for (const s of subscriptions.splice(0)) s.unsubscribe();
+  hold.open();
+  hold = gate();
+});
+afterAll(async () => {
+  await connection?.close();
+  await emulator?.close();
+});
+
+interface Watched {
+  seen: Task[][];
+  errors: unknown[];
+  completed: number;
+}
+
+/** Creates `TASKS` tasks (held Pending/Running) and watches each one. */
+async function watchMany(session: Session): Promise<Watched> {
+  const ids: string[] = [];
+  for (let i = 0; i < TASKS; i += 100) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(100, TASKS - i) }, (_, k) =>
+        session.createTask(new TextEncoder().encode(String(i + k))),
+      ),
+    );
+    ids.push(...batch.map((t) => t.id));
+  }
+  expect(new Set(ids).size).toBe(TASKS);
+  const watched: Watched = { seen: ids.map(() => []), errors: [], completed: 0 };
+  ids.forEach((id, i) => {
+    subscriptions.push(
+      session.watchTask(id).subscribe({
+        next: (t) => watched.seen[i]?.push(t),
+        error: (e) => watched.errors.push(e),
+        complete: () => watched.completed++,
+      }),
+    );
+  });
+  await waitFor(
+    () => emulator.stats().openStreams === TASKS && watched.seen.every((s) => s.length > 0),
+    `${TASKS} open watches with their current state`,
+  );
+  return watched;
+}
+
+async function finish(watched: Watched, session: Session) {
+  await waitFor(
+    () => watched.completed + watched.errors.length === TASKS,
+    "every watch to end",
+    60_000,
+  );
+  expect(watched.errors).toEqual([]);
+  expect(watched.completed).toBe(TASKS);
+  const problems = watched.seen
+    .map((s, i) => [i, emissionProblem(s)] as const)
+    .filter(([, p]) => p !== undefined);
+  expect(problems).toEqual([]);
+  expect(watched.seen.every((s) => s.at(-1)?.state === TaskState.Succeed)).toBe(true);
+  // Nothing lost on the server either, and no watch left open.
+  const tasks = await session.listTasks();
+  expect(tasks.filter((t) => t.state === TaskState.Succeed)).toHaveLength(TASKS);
+  await waitFor(() => emulator.stats().openStreams === 0, "no open streams");
+}
+
+describe(`${TASKS} watched tasks`, () => {
+  it("survive the emulator dropping every stream, twice, mid-watch", async () => {
+    const session = await connection.createSession({ application: "flmexec" });
+    const watched = await watchMany(session);
+    const started = emulator.stats().streamsStarted;
+    emulator.dropStreams();
+    // Every watch comes back on its own (GetTask, then WatchTask again).
+    await waitFor(
+      () =>
+        emulator.stats().streamsStarted >= started + TASKS &&
+        emulator.stats().openStreams === TASKS,
+      "every watch to resume",
+    );
+    // Release the tasks and break the streams again while they finish.
+    hold.open();
+    emulator.dropStreams();
+    await finish(watched, session);
+    expect(emulator.stats().calls.CreateTask).toBe(TASKS);
+  });
+
+  it("survive the emulator stopping and starting again on the same port", async () => {
+    const session = await connection.createSession({ application: "flmexec" });
+    const watched = await watchMany(session);
+    const started = emulator.stats().streamsStarted;
+    await emulator.restart();
+    await waitFor(
+      () =>
+        emulator.stats().streamsStarted >= started + TASKS &&
+        emulator.stats().openStreams === TASKS,
+      "every watch to resume after the restart",
+    );
+    hold.open();
+    await finish(watched, session);
+  });
+});
