@@ -10,7 +10,7 @@ export function renderApplications(container: Element, apps: readonly Applicatio
       h("td", {}, h("strong", {}, app.name)),
       h("td", {}, ApplicationState[app.state] ?? String(app.state)),
       h("td", {}, Shim[app.shim] ?? String(app.shim)),
-      h("td", { class: "muted" }, app.description ?? ""),
+      h("td", { class: "muted clip", title: app.description ?? "" }, app.description ?? ""),
     ),
   );
   replace(

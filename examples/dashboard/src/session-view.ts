@@ -35,13 +35,11 @@ export class SessionView {
   async runTasks(count: number, input: string): Promise<void> {
     this.setStatus(`creating ${count} task(s)…`);
     try {
-      const created = await Promise.all(
-        Array.from({ length: count }, (_, i) =>
-          this.session.createTask(encode(`${input} #${i + 1}`)),
-        ),
-      );
-      for (const task of created) this.upsert(task);
-      this.setStatus(`created ${created.length} task(s)`);
+      // One by one, so task ids follow the input numbers and rows appear as they go.
+      for (let i = 1; i <= count; i++) {
+        this.upsert(await this.session.createTask(encode(`${input} #${i}`)));
+      }
+      this.setStatus(`created ${count} task(s)`);
       this.watch(); // picks up the new tasks if the previous watch had completed
     } catch (err) {
       this.setStatus(`could not create tasks: ${errorText(err)}`);
@@ -162,7 +160,7 @@ export class SessionView {
                   ),
                   h("td", { class: "muted" }, time(t.creationTime)),
                   h("td", { class: "muted" }, time(t.completionTime)),
-                  h("td", {}, h("code", {}, preview(t.output))),
+                  h("td", { class: "clip" }, h("code", {}, preview(t.output))),
                 ),
               ),
             ),

@@ -1,6 +1,5 @@
 import { type Session, SessionState } from "@flame-ts/web";
 import { h, replace } from "./dom.js";
-import { time } from "./format.js";
 
 /** The sessions table; a click on a row opens that session. */
 export function renderSessions(
@@ -17,6 +16,7 @@ export function renderSessions(
         {
           "data-testid": "session-row",
           "data-id": s.id,
+          "data-succeed": s.succeed,
           class: s.id === selectedId ? "selected clickable" : "clickable",
           onclick: () => onSelect(s),
         },
@@ -27,7 +27,6 @@ export function renderSessions(
         h("td", { class: "num" }, s.running),
         h("td", { class: "num" }, s.succeed),
         h("td", { class: "num" }, s.failed),
-        h("td", { class: "muted" }, time(s.creationTime)),
       ),
     );
   replace(
@@ -43,16 +42,9 @@ export function renderSessions(
             h(
               "tr",
               {},
-              ...[
-                "id",
-                "application",
-                "state",
-                "pending",
-                "running",
-                "succeed",
-                "failed",
-                "created",
-              ].map((t) => h("th", {}, t)),
+              ...["id", "application", "state", "pending", "running", "succeed", "failed"].map(
+                (t) => h("th", {}, t),
+              ),
             ),
           ),
           h("tbody", {}, ...rows),

@@ -79,7 +79,14 @@ describe("dashboard", () => {
 
     await page.getByTestId("task-count").fill(String(TASKS));
     await page.getByTestId("task-input").fill("hello from the browser test");
+    // Hold the tasks Pending first, so the page is seen to change without a reload.
+    emulator.pause();
     await page.getByTestId("run-tasks").click();
+    const pending = page.locator('[data-testid="task-row"][data-state="Pending"]');
+    await expect.poll(() => pending.count()).toBe(TASKS);
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: resolve(screenshots, "dashboard-pending.png"), fullPage: true });
+    emulator.resume();
 
     const succeeded = page.locator('[data-testid="task-row"][data-state="Succeed"]');
     await expect.poll(() => succeeded.count(), { timeout: 30_000 }).toBe(TASKS);
@@ -91,10 +98,16 @@ describe("dashboard", () => {
     const firstOutput = await succeeded.first().locator("td code").textContent();
     expect(firstOutput).toContain("hello from the browser test");
 
-    // The server agrees: the session's tasks all succeeded.
+    // The server agrees, and the sessions table catches up with it.
     expect(emulator.stats().calls.CreateTask).toBe(TASKS);
+    await expect
+      .poll(() =>
+        page
+          .locator(`[data-testid="session-row"][data-id="${sessionId}"]`)
+          .getAttribute("data-succeed"),
+      )
+      .toBe(String(TASKS));
 
-    mkdirSync(screenshots, { recursive: true });
     await page.screenshot({ path: resolve(screenshots, "dashboard.png"), fullPage: true });
   });
 });
