@@ -32,11 +32,12 @@ export function isTerminal(state: TaskState): boolean {
 /**
  * Position of a state in a task's life: Pending 0, Running 1, terminal 2.
  * States only move forward, which is what de-duplication relies on.
+ * A state this client does not know (a newer Flame's) ranks with Running:
+ * passed through, never taken for the end of the task.
  */
 export function stateRank(state: TaskState): number {
   if (state === TaskState.Pending) return 0;
-  if (state === TaskState.Running) return 1;
-  return 2;
+  return isTerminal(state) ? 2 : 1;
 }
 
 /** Milliseconds since the epoch (int64 on the wire) as a Date. */
