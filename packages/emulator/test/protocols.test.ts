@@ -208,7 +208,7 @@ describe("TLS", () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("serves gRPC over HTTP/2 with TLS", async () => {
+  it("serves gRPC over HTTP/2 and gRPC-Web over HTTP/1.1 with TLS", async () => {
     const cert = readFileSync(join(dir, "cert.pem"), "utf8");
     const key = readFileSync(join(dir, "key.pem"), "utf8");
     const secure = await startEmulator({ tls: { cert, key } });
@@ -219,6 +219,17 @@ describe("TLS", () => {
         createGrpcTransport({ baseUrl: secure.url, nodeOptions: { ca: cert } }),
       );
       expect((await client.listApplication({})).applications).toHaveLength(3);
+      // HTTP/1.1 by ALPN on the same TLS port, for gRPC-Web.
+      const web = createClient(
+        Frontend,
+        createGrpcWebTransport({
+          baseUrl: secure.url,
+          httpVersion: "1.1",
+          nodeOptions: { ca: cert },
+        }),
+      );
+      expect((await web.listApplication({})).applications).toHaveLength(3);
+      secure.dropStreams();
       const untrusting = createClient(Frontend, createGrpcTransport({ baseUrl: secure.url }));
       await expect(untrusting.listApplication({})).rejects.toThrow();
     } finally {
