@@ -13,6 +13,8 @@ export async function startDemoEmulator(options: DemoOptions = {}): Promise<Emul
   const { maxTaskMs = 800, ...emulatorOptions } = options;
   const emulator = await startEmulator({
     corsOrigins: "localhost",
+    // A few executors, so a run of tasks visibly queues: Pending, Running, Succeed.
+    maxExecutors: 4,
     ...emulatorOptions,
     applications: {
       demo: { description: "Sleeps a moment, then echoes its input" },

@@ -28,11 +28,17 @@ export function connect(url: string, options: WebConnectOptions = {}): Connectio
 }
 
 function parseBaseUrl(url: string): string {
+  // "host:port" parses as a URL whose scheme is "host:"; catch it first.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url.trim())) {
+    throw invalidConfig(
+      `invalid Flame URL "${url}": give an absolute http:// or https:// URL, e.g. "http://${url.trim() || "localhost:8080"}"`,
+    );
+  }
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    parsed = new URL(url.trim());
   } catch (cause) {
-    throw invalidConfig(`invalid Flame URL "${url}": not an absolute URL`, cause);
+    throw invalidConfig(`invalid Flame URL "${url}": ${String(cause)}`, cause);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw invalidConfig(

@@ -1,0 +1,93 @@
+// connect() from @flame-ts/web, exercised in Node (whose fetch speaks
+// HTTP/1.1 like a browser's): URL checks, both protocols, and the fetch option.
+import { type Emulator, startEmulator } from "@flame-ts/emulator";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Connection, connect, FlameError, TaskState } from "../src/index.js";
+
+let emulator: Emulator;
+let grpcOnly: Emulator;
+const open: Connection[] = [];
+
+function client(...args: Parameters<typeof connect>): Connection {
+  const connection = connect(...args);
+  open.push(connection);
+  return connection;
+}
+
+beforeAll(async () => {
+  [emulator, grpcOnly] = await Promise.all([
+    startEmulator({ port: 0 }),
+    startEmulator({ port: 0, protocols: { grpc: true, grpcWeb: false, connect: false } }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  await Promise.all([emulator?.close(), grpcOnly?.close()]);
+});
+
+describe("connect (web)", () => {
+  it.each([
+    ["not a url", /absolute http:\/\/ or https:\/\/ URL/],
+    ["127.0.0.1:8080", /e\.g\. "http:\/\/127\.0\.0\.1:8080"/],
+    ["http://", /Invalid URL/],
+    ["ftp://flame.example.com", /over http: or https:, not ftp:/],
+    ["ws://flame.example.com", /not ws:/],
+  ])("rejects %s with an invalid-config FlameError", (url, words) => {
+    let thrown: unknown;
+    try {
+      connect(url);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(FlameError.is(thrown, "invalid-config")).toBe(true);
+    expect((thrown as Error).message).toContain(`"${url}"`);
+    expect((thrown as Error).message).toMatch(words);
+  });
+
+  it("rejects an unknown protocol option", () => {
+    expect(() => connect("http://x", { protocol: "grpc" as never })).toThrow(/unknown protocol/);
+  });
+
+  it("returns core's Connection", () => {
+    expect(client(emulator.url)).toBeInstanceOf(Connection);
+  });
+
+  it("speaks gRPC-Web by default, binary", async () => {
+    const seen: string[] = [];
+    const flame = client(`${emulator.url}/`, {
+      fetch: (input, init) => {
+        seen.push(new Headers(init?.headers).get("content-type") ?? "");
+        return fetch(input, init);
+      },
+    });
+    const names = (await flame.listApplications()).map((a) => a.name);
+    expect(names).toEqual(expect.arrayContaining(["flmexec", "flmping", "flmrun"]));
+    expect(seen).toEqual(["application/grpc-web+proto"]);
+  });
+
+  it("speaks the Connect protocol when asked, and JSON when binary is off", async () => {
+    const seen: string[] = [];
+    const flame = client(emulator.url, {
+      protocol: "connect",
+      useBinaryFormat: false,
+      fetch: (input, init) => {
+        seen.push(new Headers(init?.headers).get("content-type") ?? "");
+        return fetch(input, init);
+      },
+    });
+    const session = await flame.createSession({ application: "flmping" });
+    const result = await session.run();
+    expect(result.state).toBe(TaskState.Succeed);
+    expect(seen).toContain("application/json");
+    expect(seen.every((t) => t.startsWith("application/json") || t.includes("connect+json"))).toBe(
+      true,
+    );
+  });
+
+  it("cannot talk to a server that speaks only plain gRPC (a gateway is needed)", async () => {
+    const flame = client(grpcOnly.url, { retry: false });
+    await expect(flame.listApplications()).rejects.toSatisfy((err: unknown) => FlameError.is(err));
+    expect(grpcOnly.stats().calls.ListApplication ?? 0).toBe(0);
+  });
+});
