@@ -92,6 +92,16 @@ const encoder = new TextEncoder();
 
 const echo: TaskHandler = (task) => task.input;
 
+/** A handler's result as task output; anything but bytes, text or nothing fails the task. */
+const toOutput = (result: unknown): Uint8Array | undefined => {
+  if (result === undefined || result === null) return undefined;
+  if (typeof result === "string") return encoder.encode(result);
+  if (result instanceof Uint8Array) return result;
+  throw new Error(
+    `handler returned ${typeof result}; expected a Uint8Array, a string or undefined`,
+  );
+};
+
 const formatResources = (r: Resources) => `cpu=${r.cpu},memory=${r.memory},gpu=${r.gpu}`;
 const formatOptional = (n: number | undefined) => (n === undefined ? "None" : `Some(${n})`);
 
@@ -490,7 +500,7 @@ export class SessionManager {
         application,
         signal,
       });
-      output = typeof result === "string" ? encoder.encode(result) : result;
+      output = toOutput(result);
     } catch (error) {
       failure = errorMessage(error);
     }

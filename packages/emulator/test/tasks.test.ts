@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { Shim, TaskState } from "@flame-ts/core/gen";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { TaskHandler } from "../src/index.js";
 import {
   bytes,
   collect,
@@ -117,6 +118,15 @@ describe("CreateTask / GetTask", () => {
     expect(last?.message).toBe("division by zero");
     expect(last?.creationTime).toBeGreaterThan(0n);
     expect((await h.client.getSession({ sessionId: "f" })).status?.failed).toBe(1);
+  });
+
+  it("a handler that returns something other than bytes or text fails the task", async () => {
+    h.emulator.serve("app", (() => 42) as unknown as TaskHandler);
+    await session("odd");
+    await h.client.createTask({ task: { sessionId: "odd" } });
+    const failed = await waitForTask(h.client, "odd", "1");
+    expect(stateOf(failed)).toBe(TaskState.Failed);
+    expect(failed.status?.events.at(-1)?.message).toContain("handler returned number");
   });
 
   it("tasks of a Wasm-shim application stay Pending", async () => {
