@@ -116,3 +116,64 @@ describe("retries when the server is unreachable", () => {
     sub.unsubscribe();
   });
 });
+
+describe("deadlines and cancellation of unary calls against a server that never answers", () => {
+  let blackHole: net.Server;
+  let url: string;
+  const sockets = new Set<net.Socket>();
+  beforeAll(async () => {
+    blackHole = net.createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(blackHole.address() as net.AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => blackHole.close(() => resolve()));
+  });
+
+  it("a per-call timeoutMs ends with kind deadline-exceeded", async () => {
+    const c = new Connection(createGrpcTransport({ baseUrl: url }), { retry: false });
+    try {
+      const err = (await rejection(c.listSessions({ timeoutMs: 100 }))) as FlameError;
+      expect(err.kind).toBe("deadline-exceeded");
+      expect(err.method).toBe("ListSession");
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("the connection's default timeoutMs applies to unary calls", async () => {
+    const c = new Connection(createGrpcTransport({ baseUrl: url }), { timeoutMs: 100 });
+    try {
+      const err = (await rejection(c.getApplication("flmexec"))) as FlameError;
+      expect(err.kind).toBe("deadline-exceeded");
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("aborting the caller's signal mid-call ends with kind cancelled", async () => {
+    const c = new Connection(createGrpcTransport({ baseUrl: url }));
+    try {
+      const ac = new AbortController();
+      const pending = rejection(c.listNodes({ signal: ac.signal }));
+      setTimeout(() => ac.abort(), 50);
+      const err = (await pending) as FlameError;
+      expect(err.kind).toBe("cancelled");
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("closing the connection aborts a call in flight with a clear error", async () => {
+    const c = new Connection(createGrpcTransport({ baseUrl: url }));
+    const pending = rejection(c.listExecutors());
+    setTimeout(() => void c.close(), 50);
+    const err = (await pending) as FlameError;
+    expect(err.kind).toBe("cancelled");
+    expect(err.message).toContain("connection is closed");
+  });
+});

@@ -96,6 +96,27 @@ describe("retry", () => {
     expect(calls.ListSession).toBe(4);
   });
 
+  it("a CANCEL reset the client did not ask for is unavailable, and reads retry it", async () => {
+    let n = 0;
+    const c = new Connection(
+      createRouterTransport(({ service }) =>
+        service(Frontend, {
+          getSession: () => {
+            if (n++ === 0) throw new ConnectError("stream closed with CANCEL", Code.Canceled);
+            return session("s");
+          },
+          createTask: () => {
+            throw new ConnectError("stream closed with CANCEL", Code.Canceled);
+          },
+        }),
+      ),
+      { retry: { initialDelayMs: 1 } },
+    );
+    const s = await c.getSession("s");
+    expect(n).toBe(2);
+    await expect(s.createTask()).rejects.toMatchObject({ kind: "unavailable" });
+  });
+
   it("retry: false runs reads once", async () => {
     let n = 0;
     const c = new Connection(
