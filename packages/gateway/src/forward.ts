@@ -27,6 +27,8 @@ export interface GatewayStats {
   rejected: Record<RejectionReason, number>;
   /** Server streams open through the gateway right now. */
   openStreams: number;
+  /** HTTP/2 connections to the upstream (more open when one is full of streams). */
+  upstreamConnections: number;
 }
 
 export interface ForwardingDeps {

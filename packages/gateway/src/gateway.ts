@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core";
 import { BearerTokenCheck } from "./bearer-token.js";
@@ -102,8 +103,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     forwarded: {},
     rejected: { origin: 0, unauthenticated: 0, method: 0 },
     openStreams: 0,
+    upstreamConnections: 0,
   };
   const shutdown = new AbortController();
+  // Every call in flight listens to this one signal; more than ten is normal,
+  // not a leak (connect removes each listener when its call ends).
+  setMaxListeners(0, shutdown.signal);
   const handler = connectNodeAdapter({
     ...protocols,
     readMaxBytes: maxMessageBytes,
@@ -151,6 +156,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       forwarded: { ...stats.forwarded },
       rejected: { ...stats.rejected },
       openStreams: stats.openStreams,
+      upstreamConnections: upstream.pool.connections().length,
     }),
     close() {
       closing ??= (async () => {

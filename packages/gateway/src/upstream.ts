@@ -1,7 +1,8 @@
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { UpstreamPool } from "./upstream-pool.js";
 
 /** Where the gateway forwards to, and how it trusts it. */
 export interface UpstreamOptions {
@@ -19,6 +20,7 @@ export interface Upstream {
   /** The upstream URL as given, without any credentials, for logs. */
   readonly displayUrl: string;
   readonly transport: Transport;
+  readonly pool: UpstreamPool;
   close(): void;
 }
 
@@ -65,22 +67,18 @@ export async function openUpstream(options: UpstreamOptions): Promise<Upstream> 
     throw new TypeError("caFile/ca need an https:// upstream; the upstream is plain http://");
   }
   const baseUrl = url.href.replace(/\/+$/, "");
-  // Our own session manager so close() can drop the upstream connection at once.
-  const sessionManager = new Http2SessionManager(
-    baseUrl,
-    { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 },
-    ca === undefined ? {} : { ca },
-  );
+  const pool = new UpstreamPool(baseUrl, ca === undefined ? {} : { ca });
   const transport = createGrpcTransport({
     baseUrl,
-    sessionManager,
+    sessionManager: pool,
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
   });
   return {
     displayUrl: baseUrl,
     transport,
-    close: () => sessionManager.abort(),
+    pool,
+    close: () => pool.abort(),
   };
 }
 

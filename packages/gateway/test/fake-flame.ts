@@ -22,7 +22,7 @@ export interface FakeFlame {
 }
 
 export async function startFakeFlame(
-  options: { tls?: { cert: string; key: string } } = {},
+  options: { tls?: { cert: string; key: string }; maxConcurrentStreams?: number } = {},
 ): Promise<FakeFlame> {
   const state = {
     calls: {} as Record<string, number>,
@@ -105,9 +105,13 @@ export async function startFakeFlame(
         },
       }),
   });
+  const settings: http2.Settings =
+    options.maxConcurrentStreams === undefined
+      ? {}
+      : { maxConcurrentStreams: options.maxConcurrentStreams };
   const server = options.tls
-    ? http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key }, handler)
-    : http2.createServer(handler);
+    ? http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key, settings }, handler)
+    : http2.createServer({ settings }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
     sessions.add(s);
