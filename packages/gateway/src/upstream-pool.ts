@@ -12,8 +12,8 @@ interface Connection {
 }
 
 /**
- * Assumed until the upstream's SETTINGS arrive: HTTP/2 recommends servers
- * allow at least 100, and hyper (under Flame's tonic) allows 200.
+ * Assumed until the upstream's SETTINGS arrive: RFC 9113 recommends that
+ * servers allow at least 100 concurrent streams.
  */
 const assumedLimit = 100;
 
@@ -29,11 +29,11 @@ function limitOf(connection: Connection): number {
 /**
  * HTTP/2 connections to the upstream, opened as they are needed. One
  * connection carries only as many streams as the server allows (its
- * SETTINGS_MAX_CONCURRENT_STREAMS, often 100 or 200); beyond that Node
- * queues new streams until one ends. Dashboards hold long WatchTask
- * streams, so with a single connection the 201st watch, and every unary
- * call after it, would wait forever. The pool opens another connection
- * instead, up to `maxConnections`.
+ * SETTINGS_MAX_CONCURRENT_STREAMS, often 100); beyond that Node queues new
+ * streams until one ends. Dashboards hold long WatchTask streams, so with a
+ * single connection the 101st watch, and every unary call after it, would
+ * wait until a watch ends. The pool opens another connection instead, up
+ * to `maxConnections`.
  *
  * It has the shape connect-node's gRPC transport expects of a session
  * manager (`authority`, `request`, `notifyResponseByteRead`).
