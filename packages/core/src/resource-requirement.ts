@@ -138,7 +138,9 @@ function parseCount(key: string, value: string, max: number): number {
 function parseMemory(key: string, value: string): bigint {
   const match = memoryPattern.exec(value);
   if (!match) throw inputError(`${key} value "${value}" is not a number with a unit`, method);
-  const unit = memoryUnits[(match[2] as string).toLowerCase()];
+  const name = (match[2] as string).toLowerCase();
+  // Own keys only: "constructor" is on every object's prototype.
+  const unit = Object.hasOwn(memoryUnits, name) ? memoryUnits[name] : undefined;
   if (unit === undefined) {
     throw inputError(`${key} value "${value}" has an unknown unit "${match[2]}"`, method);
   }
