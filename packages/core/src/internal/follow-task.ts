@@ -62,6 +62,9 @@ export async function followTask(
     const before = gate.version;
     const attempt = scope.child();
     let method = "WatchTask";
+    // True once the server has ended the stream (or sent the terminal state,
+    // after which it ends it): then there is nothing to cancel.
+    let streamOver = false;
     try {
       // The request goes out now; read the current state while it opens.
       const stream = rpc.client.watchTask(request, { signal: attempt.signal, headers });
@@ -77,16 +80,14 @@ export async function followTask(
         });
         method = "WatchTask";
         gate.offer(toTask(current));
-        if (gate.terminal) {
-          attempt.abort(); // the watch is no longer needed
-          break;
-        }
-      }
-      for (let r = await first; !r.done; r = await iterator.next()) {
-        gate.offer(toTask(r.value));
-        // The server ends the stream after a terminal state; nothing to cancel.
         if (gate.terminal) break;
       }
+      let r = await first;
+      for (; !r.done; r = await iterator.next()) {
+        gate.offer(toTask(r.value));
+        if (gate.terminal) break;
+      }
+      streamOver = true;
       if (gate.terminal) break;
       lastError = undefined;
       rpc.logger.debug("watch ended before a terminal state; resuming", { sessionId, taskId });
@@ -101,7 +102,10 @@ export async function followTask(
         error: String((err as Error)?.message ?? err),
       });
     } finally {
-      attempt.done();
+      // A stream left open (GetTask failed, an error, a terminal state from
+      // GetTask) is cancelled; a finished one is just forgotten.
+      if (streamOver) attempt.done();
+      else attempt.dispose();
     }
     needCurrent = true;
     failures = gate.version > before ? 0 : failures + 1;
