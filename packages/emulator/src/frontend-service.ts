@@ -2,13 +2,8 @@ import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/con
 import { Frontend, TaskState } from "@flame-ts/core/gen";
 import { toApplication } from "./applications.js";
 import { invalidConfig, notFound } from "./errors.js";
-import {
-  isTerminal,
-  type SessionManager,
-  type TaskMessage,
-  toSession,
-  toTask,
-} from "./session-manager.js";
+import { isTerminal, type TaskMessage, toSession, toTask } from "./records.js";
+import type { SessionManager } from "./session-manager.js";
 import type { StreamRegistry } from "./stream-registry.js";
 
 const result = (failure: string | undefined) =>

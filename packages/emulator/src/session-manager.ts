@@ -1,12 +1,8 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   type ApplicationSpec,
-  type EventSchema,
-  type SessionSchema,
   type SessionSpec,
   SessionState,
   Shim,
-  type TaskSchema,
   TaskState,
 } from "@flame-ts/core/gen";
 import {
@@ -20,63 +16,19 @@ import {
 import { AsyncQueue } from "./async-queue.js";
 import { nowMs } from "./clock.js";
 import { errorMessage, internal, invalidConfig, invalidState, notFound } from "./errors.js";
-import type { ExecutorPool, ExecutorRecord, Resources } from "./executors.js";
+import type { ExecutorPool, ExecutorRecord } from "./executors.js";
 import { makeFlmping } from "./flmping.js";
 import type { TaskHandler } from "./options.js";
-
-export type TaskMessage = MessageInitShape<typeof TaskSchema>;
-type EventInit = MessageInitShape<typeof EventSchema>;
-
-/** Flame's built-in fallback when a session has no resreq: cpu=1, memory=1 GiB, gpu=0. */
-export const DEFAULT_RESREQ: Resources = { cpu: 1n, memory: 1024n * 1024n * 1024n, gpu: 0 };
-
-interface NormalisedSpec {
-  application: string;
-  commonData: Uint8Array | undefined;
-  minInstances: number;
-  maxInstances: number | undefined;
-  priority: number;
-  resreq: Resources;
-}
-
-interface Counts {
-  pending: number;
-  running: number;
-  succeed: number;
-  failed: number;
-  cancelled: number;
-}
-
-export interface TaskRecord {
-  id: string;
-  session: SessionRecord;
-  input: Uint8Array | undefined;
-  output: Uint8Array | undefined;
-  state: TaskState;
-  creationTime: bigint;
-  completionTime: bigint | undefined;
-  events: EventInit[];
-  /** Open WatchTask streams on this task; created on first watch. */
-  watchers: Set<AsyncQueue<TaskMessage>> | undefined;
-  abort: AbortController | undefined;
-}
-
-export interface SessionRecord {
-  id: string;
-  seq: number;
-  spec: NormalisedSpec;
-  state: SessionState;
-  creationTime: bigint;
-  completionTime: bigint | undefined;
-  events: EventInit[];
-  tasks: Map<string, TaskRecord>;
-  nextTaskId: number;
-  counts: Counts;
-  /** Pending tasks that may run now, oldest first; `head` skips those already taken. */
-  ready: TaskRecord[];
-  head: number;
-  deleted: boolean;
-}
+import {
+  decrement,
+  increment,
+  isTerminal,
+  type SessionRecord,
+  type TaskMessage,
+  type TaskRecord,
+  toTask,
+} from "./records.js";
+import { firstDifference, normalise } from "./session-spec.js";
 
 export interface SessionManagerOptions {
   hostname: string;
@@ -84,9 +36,6 @@ export interface SessionManagerOptions {
   runningDelayMs: number;
   applications: Record<string, ApplicationSpecInit>;
 }
-
-const TERMINAL = new Set([TaskState.Succeed, TaskState.Failed, TaskState.Cancelled]);
-export const isTerminal = (state: TaskState) => TERMINAL.has(state);
 
 const encoder = new TextEncoder();
 
@@ -101,9 +50,6 @@ const toOutput = (result: unknown): Uint8Array | undefined => {
     `handler returned ${typeof result}; expected a Uint8Array, a string or undefined`,
   );
 };
-
-const formatResources = (r: Resources) => `cpu=${r.cpu},memory=${r.memory},gpu=${r.gpu}`;
-const formatOptional = (n: number | undefined) => (n === undefined ? "None" : `Some(${n})`);
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -274,22 +220,8 @@ export class SessionManager {
     const session = existing as SessionRecord;
     if (session.state !== SessionState.Open) throw invalidState(`session ${id} is not open`);
     if (spec) {
-      const given = normalise(spec);
-      const stored = session.spec;
-      const checks: [string, string, string][] = [
-        ["application", stored.application, given.application],
-        ["resreq", formatResources(stored.resreq), formatResources(given.resreq)],
-        ["min_instances", String(stored.minInstances), String(given.minInstances)],
-        ["max_instances", formatOptional(stored.maxInstances), formatOptional(given.maxInstances)],
-        ["priority", String(stored.priority), String(given.priority)],
-      ];
-      for (const [field, expected, got] of checks) {
-        if (expected !== got) {
-          throw invalidConfig(
-            `session ${id} spec mismatch: ${field} differs (expected ${expected}, got ${got})`,
-          );
-        }
-      }
+      const difference = firstDifference(session.spec, normalise(spec));
+      if (difference) throw invalidConfig(`session ${id} spec mismatch: ${difference}`);
     }
     return session;
   }
@@ -536,67 +468,3 @@ export class SessionManager {
     }
   }
 }
-
-const normalise = (spec: SessionSpec): NormalisedSpec => ({
-  application: spec.application,
-  commonData: spec.commonData,
-  minInstances: spec.minInstances,
-  maxInstances: spec.maxInstances,
-  priority: spec.priority,
-  resreq: spec.resreq
-    ? { cpu: spec.resreq.cpu, memory: spec.resreq.memory, gpu: spec.resreq.gpu }
-    : { ...DEFAULT_RESREQ },
-});
-
-// Indexed by TaskState's numbers (Pending = 0 ... Cancelled = 4).
-const COUNTERS = ["pending", "running", "succeed", "failed", "cancelled"] as const;
-const counterOf = (state: TaskState): keyof Counts => COUNTERS[state] as keyof Counts;
-
-const increment = (counts: Counts, state: TaskState) => {
-  counts[counterOf(state)]++;
-};
-const decrement = (counts: Counts, state: TaskState) => {
-  counts[counterOf(state)]--;
-};
-
-export const toTask = (task: TaskRecord): TaskMessage => ({
-  metadata: { id: task.id, name: task.id },
-  spec: {
-    sessionId: task.session.id,
-    ...(task.input !== undefined ? { input: task.input } : {}),
-    ...(task.output !== undefined ? { output: task.output } : {}),
-  },
-  status: {
-    state: task.state,
-    creationTime: task.creationTime,
-    ...(task.completionTime !== undefined ? { completionTime: task.completionTime } : {}),
-    events: task.events.slice(),
-  },
-});
-
-export const toSession = (session: SessionRecord): MessageInitShape<typeof SessionSchema> => {
-  const { spec, counts } = session;
-  return {
-    metadata: { id: session.id, name: session.id },
-    spec: {
-      application: spec.application,
-      ...(spec.commonData !== undefined ? { commonData: spec.commonData } : {}),
-      minInstances: spec.minInstances,
-      ...(spec.maxInstances !== undefined ? { maxInstances: spec.maxInstances } : {}),
-      batchSize: 1,
-      priority: spec.priority,
-      resreq: spec.resreq,
-    },
-    status: {
-      state: session.state,
-      creationTime: session.creationTime,
-      ...(session.completionTime !== undefined ? { completionTime: session.completionTime } : {}),
-      pending: counts.pending,
-      running: counts.running,
-      succeed: counts.succeed,
-      failed: counts.failed,
-      cancelled: counts.cancelled,
-      events: session.events.slice(),
-    },
-  };
-};
