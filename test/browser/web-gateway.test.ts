@@ -70,8 +70,10 @@ describe("web client through the gateway to a gRPC-only emulator", () => {
   it("cannot reach the gRPC-only emulator directly over gRPC-Web", async () => {
     const before = listCalls();
     const direct = await call("tryListApplications", emulator.url);
-    expect(direct).toHaveProperty("error");
+    // The server answered, and refused the protocol: 415 Unsupported Media Type.
+    expect(direct).toMatchObject({ error: { isFlameError: true } });
     expect(direct).not.toHaveProperty("names");
+    expect((direct as { error: { message: string } }).error.message).toContain("HTTP 415");
     expect(listCalls()).toBe(before);
   });
 
