@@ -17,6 +17,8 @@ export interface FakeFlame {
   timeoutMs: Record<string, number | undefined>;
   streamsStarted: number;
   streamsCancelled: number;
+  /** Unary calls whose caller went away while the upstream was answering. */
+  unaryCancelled: number;
   totalCalls(): number;
   close(): Promise<void>;
 }
@@ -30,6 +32,7 @@ export async function startFakeFlame(
     timeoutMs: {} as Record<string, number | undefined>,
     streamsStarted: 0,
     streamsCancelled: 0,
+    unaryCancelled: 0,
   };
   const seen = (ctx: HandlerContext) => {
     const name = ctx.method.name;
@@ -81,8 +84,17 @@ export async function startFakeFlame(
           seen(ctx);
           return task(req.task?.sessionId ?? "", "1", TaskState.Pending, req.task?.input);
         },
-        getTask(req, ctx) {
+        async getTask(req, ctx) {
           seen(ctx);
+          if (req.taskId === "hold") {
+            // Answers only when the caller gives up.
+            await new Promise<void>((resolve) => {
+              if (ctx.signal.aborted) resolve();
+              ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+            });
+            state.unaryCancelled++;
+            throw new ConnectError("caller went away", Code.Canceled);
+          }
           return task(req.sessionId, req.taskId, TaskState.Succeed);
         },
         async *listTask(req, ctx) {
@@ -135,6 +147,9 @@ export async function startFakeFlame(
     },
     get streamsCancelled() {
       return state.streamsCancelled;
+    },
+    get unaryCancelled() {
+      return state.unaryCancelled;
     },
     totalCalls: () => Object.values(state.calls).reduce((a, b) => a + b, 0),
     close: () =>

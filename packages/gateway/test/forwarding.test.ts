@@ -141,6 +141,18 @@ describe.each(protocols)("over %s", (protocol) => {
     await eventually(() => gateway.stats().openStreams === 0, "the gateway to drop the stream");
   });
 
+  it("cancels an upstream unary call when the client cancels it", async () => {
+    const client = clientFor(protocol, gateway.url);
+    const before = flame.unaryCancelled;
+    const calls = flame.calls.GetTask ?? 0;
+    const ac = new AbortController();
+    const pending = client.getTask({ sessionId: "s1", taskId: "hold" }, { signal: ac.signal });
+    await eventually(() => (flame.calls.GetTask ?? 0) === calls + 1, "the call to reach upstream");
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ code: Code.Canceled });
+    await eventually(() => flame.unaryCancelled === before + 1, "the upstream to see the cancel");
+  });
+
   it("forwards the deadline and custom headers, not the protocol's own", async () => {
     const client = clientFor(protocol, gateway.url);
     await client.getTask(
