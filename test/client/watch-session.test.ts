@@ -76,6 +76,38 @@ describe("watchSession", () => {
     await waitFor(() => h.emulator.stats().openStreams === 0, "no open streams");
   });
 
+  it("rides out dropped streams: every terminal state once", async () => {
+    const app = unique("drop");
+    await h.connection.registerApplication(app, {});
+    let release!: () => void;
+    const held = new Promise<string>((resolve) => {
+      release = () => resolve("ok");
+    });
+    h.emulator.serve(app, () => held);
+    const s = await h.connection.createSession({ application: app });
+    for (let i = 0; i < 6; i++) await s.createTask();
+    const seen: Task[] = [];
+    const done = new Promise<void>((resolve, reject) =>
+      s
+        .watchSession({ maxStreams: 4, pollIntervalMs: 20, maxPollIntervalMs: 40 })
+        .subscribe({ next: (t) => seen.push(t), error: reject, complete: resolve }),
+    );
+    await waitFor(() => new Set(seen.map((t) => t.id)).size === 6, "every task");
+    await waitFor(() => h.emulator.stats().openStreams >= 3, "the watches");
+    const watches = h.emulator.stats().calls.WatchTask ?? 0;
+    h.emulator.dropStreams();
+    await waitFor(() => (h.emulator.stats().calls.WatchTask ?? 0) > watches, "watching again");
+    release();
+    await waitFor(
+      () => seen.filter((t) => t.state === TaskState.Succeed).length === 6,
+      "all terminal states",
+    );
+    await s.close();
+    await done;
+    const succeeded = seen.filter((t) => t.state === TaskState.Succeed).map((t) => t.id);
+    expect(succeeded.sort()).toEqual(["1", "2", "3", "4", "5", "6"]);
+  });
+
   it("with untilClosed: false it keeps running after close until unsubscribed", async () => {
     const s = await h.connection.createSession({ application: "flmexec" });
     await s.run(new Uint8Array([1]));
