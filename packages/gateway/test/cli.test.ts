@@ -129,18 +129,15 @@ describe("flame-gateway", () => {
     ac.abort();
   });
 
-  it("exits with 2 and says why on a usage error", async () => {
+  it("exits with 2 on a usage error and 1 on a bad upstream, saying why", async () => {
+    // Started together: each is a fresh Node process.
     const missing = run(["--port", "0"]);
+    const noToken = run(["--upstream", flame.url, "--token-env", "NOT_SET_ANYWHERE_42"]);
+    const bad = run(["--upstream", "ftp://flame:8080", "--port", "0"]);
     expect(await missing.exit).toBe(2);
     expect(missing.stderr()).toContain("--upstream is required");
-
-    const noToken = run(["--upstream", flame.url, "--token-env", "NOT_SET_ANYWHERE_42"]);
     expect(await noToken.exit).toBe(2);
     expect(noToken.stderr()).toContain("environment variable NOT_SET_ANYWHERE_42 is not set");
-  });
-
-  it("exits with 1 on a bad upstream", async () => {
-    const bad = run(["--upstream", "ftp://flame:8080", "--port", "0"]);
     expect(await bad.exit).toBe(1);
     expect(bad.stderr()).toContain("ftp:// is not supported");
   });
