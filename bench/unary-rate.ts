@@ -1,0 +1,100 @@
+// Figure 1: GetTask calls/s from our client (Session.getTask over
+// @flame-ts/node's HTTP/2 transport) divided by h2load's rate for the same
+// request bytes, both with 64 streams in flight on one HTTP/2 connection,
+// against the same emulator process.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { GetTaskRequestSchema, TaskSchema } from "@flame-ts/core/gen";
+import { connect, TaskState } from "@flame-ts/node";
+import { lastValueFrom } from "rxjs";
+import type { BenchCase } from "./context.js";
+import { startEmulatorProcess } from "./emulator-process.js";
+import { grpcCall, grpcFrame, grpcHeaders } from "./grpc-frame.js";
+import { findH2load, h2load } from "./h2load.js";
+import { best, closedLoop, type LoadResult } from "./load.js";
+import { fmt, met, ratio } from "./table.js";
+
+const inFlight = 64;
+const path = "/flame.v1.Frontend/GetTask";
+
+export const unaryRate: BenchCase = {
+  name: "unary-rate",
+  async run(ctx) {
+    findH2load(); // skip early, with the install hint, if it is not there
+    const calls = ctx.size("calls", 50_000, 300);
+    const rounds = ctx.smoke ? 1 : 3;
+    const emulator = await startEmulatorProcess();
+    const dir = mkdtempSync(join(tmpdir(), "flame-bench-"));
+    const connection = await connect(emulator.url);
+    try {
+      const session = await connection.createSession({ application: "flmexec" });
+      const created = await session.createTask(new TextEncoder().encode("ping"));
+      // A finished task, so every reply is the same size.
+      const task = await lastValueFrom(session.watchTask(created.id));
+      if (task.state !== TaskState.Succeed) throw new Error(`setup task ended ${task.state}`);
+
+      const request = create(GetTaskRequestSchema, { taskId: task.id, sessionId: session.id });
+      const frame = grpcFrame(toBinary(GetTaskRequestSchema, request));
+      const dataFile = join(dir, "get-task.bin");
+      writeFileSync(dataFile, frame);
+
+      // h2load would count a gRPC error (HTTP 200 + grpc-status != 0) as a success.
+      const check = await grpcCall(emulator.url, path, frame);
+      if (check.status !== "0") {
+        throw new Error(`GetTask by hand: grpc-status ${check.status} ${check.message ?? ""}`);
+      }
+      const reply = fromBinary(TaskSchema, check.reply);
+      if (reply.metadata?.id !== task.id) throw new Error("GetTask by hand: wrong task in reply");
+
+      const viaH2load = async (requests: number): Promise<LoadResult> => {
+        const r = await h2load({
+          url: `${emulator.url}${path}`,
+          requests,
+          clients: 1,
+          streams: inFlight,
+          dataFile,
+          headers: grpcHeaders,
+        });
+        if (r.succeeded !== requests || r.failed !== 0) {
+          throw new Error(`h2load: ${r.succeeded}/${requests} succeeded, ${r.failed} failed`);
+        }
+        return { total: requests, seconds: r.seconds, perSecond: r.perSecond };
+      };
+      const viaClient = (requests: number) =>
+        closedLoop(requests, inFlight, () => session.getTask(task.id));
+
+      // Warm up both (JIT in the emulator and in our client), then alternate rounds.
+      const warm = Math.min(calls, ctx.smoke ? 50 : 5_000);
+      await viaH2load(warm);
+      await viaClient(warm);
+      const ours: LoadResult[] = [];
+      const theirs: LoadResult[] = [];
+      for (let i = 0; i < rounds; i++) {
+        ours.push(await viaClient(calls));
+        theirs.push(await viaH2load(calls));
+        ctx.log(
+          `round ${i + 1}: ours ${fmt.rate(ours.at(-1)!.perSecond)}, h2load ${fmt.rate(theirs.at(-1)!.perSecond)}`,
+        );
+      }
+      const o = best(ours).perSecond;
+      const b = best(theirs).perSecond;
+      return [
+        {
+          case: "1 unary rate",
+          figure: `GetTask calls/s, ${inFlight} in flight, 1 conn (best of ${rounds})`,
+          ours: fmt.rate(o),
+          baseline: `${fmt.rate(b)} (h2load)`,
+          ratio: ratio(o, b),
+          goal: ">= 0.80x",
+          met: met(o / b, 0.8, ">="),
+        },
+      ];
+    } finally {
+      await connection.close();
+      await emulator.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
