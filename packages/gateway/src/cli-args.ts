@@ -25,7 +25,8 @@ only gRPC, by forwarding every Frontend call over HTTP/2 gRPC.
                             the token read from environment variable NAME
   --max-message-bytes N     largest message either way (default 4194304)
   --protocols LIST          protocols accepted from clients (default grpc,grpc-web,connect)
-  --log-level LEVEL         debug, info (default), warn or error; logs go to stderr
+  --log-level LEVEL         debug, info (default, or $FLAME_LOG), warn or error;
+                            logs go to stderr
   -h, --help                show this help
 
 The token is taken from the environment, never from the command line, where
@@ -98,7 +99,7 @@ export function parseCliArgs(
     options.maxMessageBytes = integer("--max-message-bytes", values["max-message-bytes"]);
   }
   if (values.protocols !== undefined) options.protocols = protocols(values.protocols);
-  const logLevel = values["log-level"] ?? "info";
+  const logLevel = values["log-level"] ?? env.FLAME_LOG ?? "info";
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warn or error, got ${logLevel}`);
   }
