@@ -187,6 +187,15 @@ describe("argument parsing", () => {
     expect(logLevel).toBe("warn");
   });
 
+  it("takes the log level from FLAME_LOG unless --log-level is given", () => {
+    const argv = ["--upstream", "http://f:1"];
+    expect(parseCliArgs(argv, { FLAME_LOG: "debug" }).logLevel).toBe("debug");
+    expect(parseCliArgs([...argv, "--log-level", "error"], { FLAME_LOG: "debug" }).logLevel).toBe(
+      "error",
+    );
+    expect(parseCliArgs(argv, {}).logLevel).toBe("info");
+  });
+
   it("defaults to port 8081 on 127.0.0.1", () => {
     expect(parseCliArgs(["--upstream", "http://flame:8080"], {}).options).toMatchObject({
       port: 8081,
