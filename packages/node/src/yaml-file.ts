@@ -29,7 +29,14 @@ export function parseYamlDocuments(text: string, path: string, what: string): un
     throw configError(`The ${what} "${path}" is not valid YAML: ${detail}`, first);
   }
   const list: readonly { toJS(o: { maxAliasCount: number }): unknown }[] = docs;
-  return list.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown);
+  try {
+    return list.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown);
+  } catch (err) {
+    // The parser accepts some documents it cannot build, e.g. an alias
+    // with no anchor ("*x") or an alias bomb; toJS throws plain errors.
+    const detail = err instanceof Error ? err.message : String(err);
+    throw configError(`The ${what} "${path}" is not valid YAML: ${detail}`, err);
+  }
 }
 
 /** True for a YAML mapping (a plain object). */
