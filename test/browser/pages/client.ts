@@ -65,9 +65,6 @@ const naiveWatches: Subscription[] = [];
 let naiveConnection: Connection | undefined;
 
 const api = {
-  /** The browser's view of the protocol: which URL scheme the page runs on, say. */
-  userAgent: () => navigator.userAgent,
-
   /** connect() rejects URLs a browser cannot use; returns the error it threw. */
   connectError(url: string): PageError | undefined {
     try {
