@@ -2,8 +2,8 @@
 // packages' sources, and every block not marked `compile-only` is run against
 // a Flame emulator (FLAME_ENDPOINT and ~/.flame/flame.yaml point at it).
 // ```sh blocks are not run, but the npm scripts they name must exist.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { connect, SessionState } from "@flame-ts/node";
@@ -14,7 +14,15 @@ import { type CodeBlock, codeBlocks } from "./code-blocks.js";
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const readmePath = join(root, "README.md");
 const blocks = codeBlocks(readFileSync(readmePath, "utf8"));
-const snippetDir = join(root, "test", "docs", ".snippets");
+// One folder per run, so two runs at once (a full `npm test` and this file
+// alone, say) do not trip over each other. Ignored by git, tsc and biome.
+const snippetDir = join(
+  root,
+  "test",
+  "docs",
+  ".snippets",
+  `run-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+);
 
 interface Snippet {
   name: string;
@@ -78,8 +86,20 @@ describe("README.md snippets", () => {
   });
 
   it("names only npm scripts that exist", () => {
-    const scriptsOf = (dir: string): Record<string, string> =>
-      JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")).scripts ?? {};
+    const manifest = (dir: string) =>
+      JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8"));
+    // `-w` takes a workspace's folder or its package name.
+    const workspaces = new Map<string, string>();
+    for (const dir of manifest(".").workspaces as string[]) {
+      workspaces.set(dir, dir);
+      workspaces.set(manifest(dir).name, dir);
+    }
+    const scriptsOf = (workspace: string | undefined): Record<string, string> => {
+      if (workspace === undefined) return manifest(".").scripts ?? {};
+      const dir = workspaces.get(workspace.replace(/\/$/, ""));
+      expect(dir, `no workspace "${workspace}"`).toBeTypeOf("string");
+      return manifest(dir as string).scripts ?? {};
+    };
     const shell = blocks.filter((b) => b.lang === "sh" || b.lang === "bash");
     expect(shell.length).toBeGreaterThan(0);
     const named: string[] = [];
@@ -89,7 +109,7 @@ describe("README.md snippets", () => {
       )) {
         const script = m[1] as string;
         const workspace = /(?:-w|--workspace)[= ](\S+)/.exec(m[2] ?? "")?.[1];
-        const scripts = scriptsOf(workspace ?? ".");
+        const scripts = scriptsOf(workspace);
         expect(scripts[script], `README.md:${block.line}: no script "${script}"`).toBeTypeOf(
           "string",
         );
@@ -104,6 +124,25 @@ describe("README.md snippets", () => {
       true,
     );
     expect(named).toContain("docs");
+  });
+
+  it("links only to headings and files that exist", () => {
+    const markdown = readFileSync(readmePath, "utf8");
+    const outside = markdown.replace(/^(`{3,}|~{3,})[^\n]*\n[\s\S]*?^\1\s*$/gm, "");
+    const anchors = new Set(
+      [...outside.matchAll(/^#{1,6}\s+(.*)$/gm)].map((m) => githubSlug(m[1] as string)),
+    );
+    const broken: string[] = [];
+    for (const m of outside.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1] as string;
+      if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
+      if (target.startsWith("#")) {
+        if (!anchors.has(target.slice(1))) broken.push(target);
+      } else if (!existsSync(join(root, target.split("#")[0] as string))) {
+        broken.push(target);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 
   describe("typecheck and run", () => {
@@ -136,7 +175,11 @@ describe("README.md snippets", () => {
       restoreEnv("HOME", saved.HOME);
       restoreEnv("FLAME_ENDPOINT", saved.FLAME_ENDPOINT);
       await emulator?.close();
-      if (!process.env.KEEP_SNIPPETS) rmSync(snippetDir, { recursive: true, force: true });
+      if (process.env.KEEP_SNIPPETS) return;
+      rmSync(snippetDir, { recursive: true, force: true });
+      try {
+        rmdirSync(dirname(snippetDir)); // only when no other run is using it
+      } catch {}
     });
 
     it("typechecks every ts snippet", () => {
@@ -201,6 +244,16 @@ function typecheck(list: Snippet[]): string[] {
       const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
       return `README.md:${s.block.line + 1 + line}:${character + 1} (${s.name}): TS${d.code}: ${text}`;
     });
+}
+
+/** The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens. */
+function githubSlug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/`/g, "")
+    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
 }
 
 function restoreEnv(name: string, value: string | undefined) {
