@@ -25,6 +25,15 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 /** The demo emulator, then Vite's dev server with the app pointed at it. */
 export async function startDev(options: DevOptions = {}): Promise<Dev> {
   const emulator = await startDemoEmulator({ port: options.emulatorPort ?? 0 });
+  // Vite hands VITE_* environment variables to the app as import.meta.env.
+  // (A `define` would do too, but it changes Vite's config hash with every
+  // emulator port and makes Vite re-optimise its dependencies each start.)
+  const previousUrl = process.env.VITE_FLAME_URL;
+  process.env.VITE_FLAME_URL = emulator.url;
+  const restoreEnv = () => {
+    if (previousUrl === undefined) delete process.env.VITE_FLAME_URL;
+    else process.env.VITE_FLAME_URL = previousUrl;
+  };
   let vite: ViteDevServer;
   try {
     vite = await createServer({
@@ -32,11 +41,10 @@ export async function startDev(options: DevOptions = {}): Promise<Dev> {
       configFile: `${root}vite.config.ts`,
       logLevel: options.verbose === false ? "silent" : "info",
       server: { port: options.port ?? 5173 },
-      // What `VITE_FLAME_URL=...` in the environment would give the app.
-      define: { "import.meta.env.VITE_FLAME_URL": JSON.stringify(emulator.url) },
     });
     await vite.listen();
   } catch (err) {
+    restoreEnv();
     await emulator.close();
     throw err;
   }
@@ -47,6 +55,7 @@ export async function startDev(options: DevOptions = {}): Promise<Dev> {
     vite,
     async close() {
       await vite.close();
+      restoreEnv();
       await emulator.close();
     },
   };
