@@ -105,6 +105,13 @@ describe("web client through the gateway to a gRPC-only emulator", () => {
     expect(states.filter((s) => s === "Succeed")).toHaveLength(1);
   });
 
+  it("watchSession follows every task of a session through the gateway", async () => {
+    await call("startSessionWatch", gateway.url, "echo", 12);
+    const { states } = await call("finishSessionWatch");
+    expect(Object.keys(states)).toHaveLength(12);
+    expect(new Set(Object.values(states))).toEqual(new Set(["Succeed"]));
+  });
+
   it("a watch unsubscribed in the page is cancelled upstream, past the gateway", async () => {
     await until(() => emulator.stats().openStreams === 0, "earlier streams to end");
     const before = emulator.stats().streamsCancelled;
