@@ -7,6 +7,7 @@ import {
 } from "@connectrpc/connect-node";
 import { configError } from "./config-error.js";
 import { parseEndpoint } from "./endpoint.js";
+import { lostConnectionInterceptor } from "./lost-connection.js";
 import { tlsErrorInterceptor } from "./tls-errors.js";
 import { loadTlsMaterial, type TlsMaterialOptions } from "./tls-material.js";
 
@@ -91,6 +92,7 @@ export async function createNodeTransport(
     // the caller's interceptors see them.
     interceptors: [
       ...(options.interceptors ?? []),
+      lostConnectionInterceptor,
       ...(endpoint.tls ? [tlsErrorInterceptor(endpoint.baseUrl)] : []),
     ],
   });
