@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync }
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
+import * as node from "@flame-ts/node";
 import { connect, SessionState } from "@flame-ts/node";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -124,6 +125,58 @@ describe("README.md snippets", () => {
       true,
     );
     expect(named).toContain("docs");
+  });
+
+  it("maps flame-rs calls only to names that exist", () => {
+    const markdown = readFileSync(readmePath, "utf8");
+    const start = markdown.indexOf("## flame-rs → TypeScript");
+    expect(start).toBeGreaterThan(0);
+    const section = markdown.slice(start, markdown.indexOf("\n## ", start + 1));
+    const rows = section.split("\n").filter((l) => l.startsWith("| `") || l.startsWith("| —"));
+    expect(rows.length).toBeGreaterThan(30);
+    const ours = rows.map((row) => row.split("|")[2] ?? "").join(" ");
+    const missing: string[] = [];
+    const checked = new Set<string>();
+    for (const [, owner, name] of ours.matchAll(/\b(connection|session)\.(\w+)\(/g)) {
+      const proto = owner === "connection" ? node.Connection.prototype : node.Session.prototype;
+      checked.add(`${owner}.${name}`);
+      if (typeof (proto as unknown as Record<string, unknown>)[name as string] !== "function") {
+        missing.push(`${owner}.${name}`);
+      }
+    }
+    for (const name of ["connect", "connectWithContext", "loadFlameContext", "isTerminal"]) {
+      if (!new RegExp(`(?<![.\\w])${name}\\(`).test(ours)) continue;
+      checked.add(name);
+      if (typeof (node as Record<string, unknown>)[name] !== "function") missing.push(name);
+    }
+    expect(missing).toEqual([]);
+    // The calls the flame-rs table must cover, by our name.
+    for (const name of [
+      "connection.registerApplication",
+      "connection.unregisterApplication",
+      "connection.updateApplication",
+      "connection.getApplication",
+      "connection.listApplication",
+      "connection.createSession",
+      "connection.openSession",
+      "connection.getSession",
+      "connection.listSession",
+      "connection.closeSession",
+      "connection.listExecutors",
+      "session.createTask",
+      "session.getTask",
+      "session.listTasks",
+      "session.watchTask",
+      "session.runTask",
+      "session.run",
+      "session.invoke",
+      "session.close",
+      "connect",
+      "loadFlameContext",
+    ]) {
+      expect(checked.has(name), `${name} is not in the flame-rs table`).toBe(true);
+    }
+    expect(typeof node.ResourceRequirement.parse).toBe("function");
   });
 
   it("links only to headings and files that exist", () => {
