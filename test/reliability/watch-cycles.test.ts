@@ -1,0 +1,102 @@
+// 10,000 subscribe/unsubscribe cycles of watchTask in a child process run
+// with --expose-gc: the emulator sees every stream it was sent cancelled and
+// holds none open afterwards, and the client's heap after GC is back near
+// its baseline, not grown with the number of cycles.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { type Emulator, startEmulator } from "@flame-ts/emulator";
+import { type Connection, connect } from "@flame-ts/node";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { gate, waitFor } from "./helpers.js";
+
+const CYCLES = 10_000;
+const MB = 1024 * 1024;
+
+let emulator: Emulator;
+let connection: Connection;
+const hold = gate();
+
+beforeAll(async () => {
+  emulator = await startEmulator({ port: 0 });
+  connection = await connect(emulator.url);
+  await connection.registerApplication("held", {});
+  emulator.serve("held", () => hold.promise.then(() => "done"));
+});
+afterAll(async () => {
+  hold.open();
+  await connection?.close();
+  await emulator?.close();
+});
+
+function runChild(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = fileURLToPath(new URL("./fixtures/watch-cycles.ts", import.meta.url));
+  const child = spawn(
+    process.execPath,
+    ["--expose-gc", "--conditions=@flame-ts/source", "--import", "tsx", script, ...args],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c) => {
+    stdout += c;
+  });
+  child.stderr.on("data", (c) => {
+    stderr += c;
+  });
+  // A safety net so a hang fails the test instead of leaving a process behind.
+  const killer = setTimeout(() => child.kill("SIGKILL"), 110_000);
+  return new Promise((resolve) =>
+    child.on("exit", (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+it(`${CYCLES} watchTask subscribe/unsubscribe cycles leave no stream open and no heap growth`, async () => {
+  const session = await connection.createSession({ application: "held" });
+  const task = await session.createTask();
+  await waitFor(async () => (await session.getTask(task.id)).state === 1, "the task to run");
+  const before = emulator.stats();
+  const { code, stdout, stderr } = await runChild([
+    emulator.url,
+    session.id,
+    task.id,
+    String(CYCLES),
+  ]);
+  expect(code, stderr).toBe(0);
+  const figures = JSON.parse(stdout.trim().split("\n").at(-1) as string) as {
+    warmup: number;
+    cycles: number;
+    baseline: number;
+    mid: number;
+    end: number;
+    ms: number;
+  };
+  await waitFor(() => emulator.stats().openStreams === 0, "no open streams");
+  const after = emulator.stats();
+  const started = after.streamsStarted - before.streamsStarted;
+  const cancelled = after.streamsCancelled - before.streamsCancelled;
+  const total = figures.warmup + figures.cycles;
+  console.info(
+    `watch cycles: ${total} in child, server saw ${started} streams, ${cancelled} cancelled; ` +
+      `heap baseline ${(figures.baseline / MB).toFixed(1)} MB, after ${CYCLES / 2} ` +
+      `${(figures.mid / MB).toFixed(1)} MB, after ${CYCLES} ${(figures.end / MB).toFixed(1)} MB; ` +
+      `${figures.ms} ms`,
+  );
+  // Every WatchTask the server opened was cancelled there. Node's HTTP/2
+  // server closes a connection after ~1,000 client cancels (its rapid-reset
+  // guard, GOAWAY): the watches in flight then resume on a new connection,
+  // so a few more streams than cycles are opened.
+  expect(started).toBeGreaterThanOrEqual(total);
+  expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBe(started);
+  expect(cancelled).toBe(started);
+  expect(after.openStreams).toBe(0);
+  // The task is still running: no cycle ended it.
+  expect((await session.getTask(task.id)).state).toBe(1);
+  // Heap back near the baseline, and flat between the half and the end.
+  expect(figures.end).toBeLessThan(figures.baseline + 5 * MB);
+  expect(figures.end - figures.mid).toBeLessThan(2.5 * MB);
+});
