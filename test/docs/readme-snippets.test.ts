@@ -235,7 +235,8 @@ describe("README.md snippets", () => {
       } catch {}
     });
 
-    it("typechecks every ts snippet", () => {
+    // A whole-program check: slow on a loaded machine, hence the generous bound.
+    it("typechecks every ts snippet", { timeout: 120_000 }, () => {
       const diagnostics = typecheck(snippets);
       expect(diagnostics, diagnostics.join("\n")).toEqual([]);
     });
