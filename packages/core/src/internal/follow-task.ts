@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FlameError, toFlameError } from "../errors.js";
-import { backoffDelay, isTransient, sleep } from "../retry.js";
+import { backoffDelay, sleep } from "../retry.js";
 import type { Task } from "../task.js";
 import { toTask } from "../task.js";
 import type { Rpc } from "./rpc.js";
@@ -21,6 +21,7 @@ export const defaultMaxResumes = 10;
 
 // Codes after which re-watching cannot help: the request itself is wrong.
 const fatalWatchCodes = new Set<Code>([
+  Code.AlreadyExists,
   Code.NotFound,
   Code.InvalidArgument,
   Code.PermissionDenied,
@@ -93,7 +94,7 @@ export async function followTask(
       rpc.logger.debug("watch ended before a terminal state; resuming", { sessionId, taskId });
     } catch (err) {
       if (signal.aborted) throw abortError(signal, method, err);
-      if (!resumable(err, method)) throw toFlameError(err, method);
+      if (!resumable(err)) throw toFlameError(err, method);
       lastError = err;
       rpc.logger.warn("watch broke; resuming", {
         sessionId,
@@ -126,9 +127,10 @@ export async function followTask(
   return gate.last as Task;
 }
 
-function resumable(err: unknown, method: string): boolean {
-  // A GetTask that failed for a real reason (NotFound) must surface.
-  if (method === "GetTask") return isTransient(err);
+function resumable(err: unknown): boolean {
+  // Only an answer about the request itself (NotFound, InvalidArgument...)
+  // ends the watch. Everything else (resets, refused streams, a dropped
+  // connection) is tried again, within the maxResumes budget.
   const code = err instanceof ConnectError ? err.code : ConnectError.from(err).code;
   return !fatalWatchCodes.has(code);
 }
