@@ -20,7 +20,11 @@ export interface FollowOptions {
 export const defaultMaxResumes = 10;
 
 // Codes after which re-watching cannot help: the request itself is wrong.
+// DeadlineExceeded is GetTask's own deadline (the connection's timeoutMs):
+// the server is not answering, and resuming would stretch a bound the
+// caller set.
 const fatalWatchCodes = new Set<Code>([
+  Code.DeadlineExceeded,
   Code.AlreadyExists,
   Code.NotFound,
   Code.InvalidArgument,
