@@ -8,7 +8,7 @@ import { Frontend, TaskState } from "@flame-ts/core/gen";
 import { type Connection, connect } from "@flame-ts/node";
 import type { BenchCase, BenchContext } from "./context.js";
 import { startEmulatorProcess } from "./emulator-process.js";
-import { best, closedLoop, type LoadResult } from "./load.js";
+import { best, closedLoop, type LoadResult, medianCpu } from "./load.js";
 import { fmt, met, ratio } from "./table.js";
 
 const concurrency = 64;
@@ -18,13 +18,20 @@ const input = new TextEncoder().encode("ping");
 async function apiJob(connection: Connection, tasks: number): Promise<LoadResult> {
   const session = await connection.createSession({ application: "flmexec" });
   const inputs = Array.from({ length: tasks }, () => input);
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const results = await session.runAll(inputs, { concurrency });
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   const bad = results.filter((r) => r.state !== TaskState.Succeed).length;
   if (bad > 0) throw new Error(`API job: ${bad} of ${tasks} tasks did not succeed`);
   await session.close();
-  return { total: tasks, seconds, perSecond: tasks / seconds };
+  return {
+    total: tasks,
+    seconds,
+    perSecond: tasks / seconds,
+    cpuMicrosPerCall: (used.user + used.system) / tasks,
+  };
 }
 
 /** The same job by hand on the generated client: CreateTask, then WatchTask to the end. */
@@ -79,6 +86,15 @@ export const job: BenchCase = {
           ratio: ratio(o.perSecond, b.perSecond),
           goal: ">= 0.80x",
           met: met(o.perSecond / b.perSecond, 0.8, ">="),
+        },
+        {
+          case: "2 job",
+          figure: "client CPU per task (median)",
+          ours: `${Math.round(medianCpu(ours))} µs`,
+          baseline: `${Math.round(medianCpu(theirs))} µs (generated client)`,
+          ratio: ratio(medianCpu(ours), medianCpu(theirs)),
+          goal: "",
+          met: "",
         },
       ];
     } finally {

@@ -5,6 +5,8 @@ export interface LoadResult {
   total: number;
   seconds: number;
   perSecond: number;
+  /** CPU time this process spent during the run, in µs per call (client cost). */
+  cpuMicrosPerCall?: number;
   /** Per-call latencies in ms, when asked for. */
   latencies?: Float64Array;
 }
@@ -29,10 +31,18 @@ export async function closedLoop(
       }
     }
   };
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
   const seconds = (performance.now() - started) / 1000;
-  return { total, seconds, perSecond: total / seconds, ...(latencies ? { latencies } : {}) };
+  const used = process.cpuUsage(cpu);
+  return {
+    total,
+    seconds,
+    perSecond: total / seconds,
+    cpuMicrosPerCall: (used.user + used.system) / total,
+    ...(latencies ? { latencies } : {}),
+  };
 }
 
 /** The p-th percentile (0..100) of `values`, nearest-rank. */
@@ -41,6 +51,12 @@ export function percentile(values: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank] as number;
+}
+
+/** The median of the runs' client CPU per call (steadier than rates on a busy machine). */
+export function medianCpu(results: readonly LoadResult[]): number {
+  const values = results.map((r) => r.cpuMicrosPerCall ?? Number.NaN).sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)] ?? Number.NaN;
 }
 
 /** The best of `rounds` results by rate: the run least disturbed by the rest of the machine. */

@@ -6,14 +6,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { GetTaskRequestSchema, TaskSchema } from "@flame-ts/core/gen";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Frontend, GetTaskRequestSchema, TaskSchema } from "@flame-ts/core/gen";
 import { connect, TaskState } from "@flame-ts/node";
 import { lastValueFrom } from "rxjs";
 import type { BenchCase } from "./context.js";
 import { startEmulatorProcess } from "./emulator-process.js";
 import { grpcCall, grpcFrame, grpcHeaders } from "./grpc-frame.js";
 import { findH2load, h2load } from "./h2load.js";
-import { best, closedLoop, type LoadResult } from "./load.js";
+import { best, closedLoop, type LoadResult, medianCpu } from "./load.js";
 import { fmt, met, ratio } from "./table.js";
 
 const inFlight = 64;
@@ -23,7 +25,7 @@ export const unaryRate: BenchCase = {
   name: "unary-rate",
   async run(ctx) {
     findH2load(); // skip early, with the install hint, if it is not there
-    const calls = ctx.size("calls", 50_000, 300);
+    const calls = ctx.size("calls", 20_000, 300);
     const rounds = ctx.smoke ? 1 : 3;
     const emulator = await startEmulatorProcess();
     const dir = mkdtempSync(join(tmpdir(), "flame-bench-"));
@@ -64,22 +66,33 @@ export const unaryRate: BenchCase = {
       };
       const viaClient = (requests: number) =>
         closedLoop(requests, inFlight, () => session.getTask(task.id));
+      // The generated client on connect-node alone: what our API sits on.
+      const raw = createClient(Frontend, createGrpcTransport({ baseUrl: emulator.url }));
+      const viaRaw = (requests: number) =>
+        closedLoop(requests, inFlight, () => raw.getTask(request));
 
       // Warm up both (JIT in the emulator and in our client), then alternate rounds.
       const warm = Math.min(calls, ctx.smoke ? 50 : 5_000);
       await viaH2load(warm);
       await viaClient(warm);
+      await viaRaw(warm);
       const ours: LoadResult[] = [];
       const theirs: LoadResult[] = [];
+      const bare: LoadResult[] = [];
       for (let i = 0; i < rounds; i++) {
         ours.push(await viaClient(calls));
         theirs.push(await viaH2load(calls));
+        bare.push(await viaRaw(calls));
         ctx.log(
-          `round ${i + 1}: ours ${fmt.rate(ours.at(-1)!.perSecond)}, h2load ${fmt.rate(theirs.at(-1)!.perSecond)}`,
+          `round ${i + 1}: ours ${fmt.rate(ours.at(-1)!.perSecond)}, h2load ${fmt.rate(theirs.at(-1)!.perSecond)}, ` +
+            `generated client ${fmt.rate(bare.at(-1)!.perSecond)}`,
         );
       }
       const o = best(ours).perSecond;
       const b = best(theirs).perSecond;
+      const r = best(bare).perSecond;
+      const oCpu = medianCpu(ours);
+      const rCpu = medianCpu(bare);
       return [
         {
           case: "1 unary rate",
@@ -89,6 +102,24 @@ export const unaryRate: BenchCase = {
           ratio: ratio(o, b),
           goal: ">= 0.80x",
           met: met(o / b, 0.8, ">="),
+        },
+        {
+          case: "1 unary rate",
+          figure: "same, generated client on connect-node (no API)",
+          ours: fmt.rate(r),
+          baseline: `${fmt.rate(b)} (h2load)`,
+          ratio: ratio(r, b),
+          goal: "",
+          met: "",
+        },
+        {
+          case: "1 unary rate",
+          figure: "client CPU per GetTask (median)",
+          ours: `${Math.round(oCpu)} µs`,
+          baseline: `${Math.round(rCpu)} µs (generated client)`,
+          ratio: ratio(oCpu, rCpu),
+          goal: "",
+          met: "",
         },
       ];
     } finally {
