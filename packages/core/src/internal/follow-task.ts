@@ -78,14 +78,25 @@ export async function followTask(
       first.catch(noop);
       if (needCurrent) {
         method = "GetTask";
-        const current = await rpc.client.getTask(request, {
-          signal: attempt.signal,
-          timeoutMs: rpc.timeoutMs,
-          headers,
-        });
+        const current = await rpc.client
+          .getTask(request, { signal: attempt.signal, timeoutMs: rpc.timeoutMs, headers })
+          .catch((err: unknown) => {
+            // A GetTask hiccup does not cost the watch that is already open:
+            // read it anyway; the next round asks GetTask again.
+            if (signal.aborted || !resumable(err)) throw err;
+            lastError = err;
+            rpc.logger.warn("GetTask failed; reading the watch without it", {
+              sessionId,
+              taskId,
+              error: String((err as Error)?.message ?? err),
+            });
+            return undefined;
+          });
         method = "WatchTask";
-        gate.offer(toTask(current));
-        if (gate.terminal) break;
+        if (current !== undefined) {
+          gate.offer(toTask(current));
+          if (gate.terminal) break;
+        }
       }
       let r = await first;
       for (; !r.done; r = await iterator.next()) {
@@ -94,7 +105,6 @@ export async function followTask(
       }
       streamOver = true;
       if (gate.terminal) break;
-      lastError = undefined;
       rpc.logger.debug("watch ended before a terminal state; resuming", { sessionId, taskId });
     } catch (err) {
       if (signal.aborted) throw abortError(signal, method, err);
