@@ -166,6 +166,31 @@ describe("watchTask de-duplication and resume (scripted server)", () => {
     expect(watches).toBe(2);
   });
 
+  it("a transient GetTask failure keeps the open watch and reads it", async () => {
+    let gets = 0;
+    let watches = 0;
+    const c = new Connection(
+      createRouterTransport(({ service }) =>
+        service(Frontend, {
+          getSession: () => session("s"),
+          getTask: () => {
+            gets++;
+            throw new ConnectError("connection reset", Code.Unavailable);
+          },
+          async *watchTask() {
+            watches++;
+            yield task("1", TaskState.Running, 1);
+            yield task("1", TaskState.Succeed, 2);
+          },
+        }),
+      ),
+    );
+    const s = await c.getSession("s");
+    const states = await lastValueFrom(s.watchTask("1").pipe(toArray()));
+    expect(states.map((t) => TaskState[t.state])).toEqual(["Running", "Succeed"]);
+    expect([gets, watches]).toEqual([1, 1]);
+  });
+
   it("gives up with kind unavailable after maxResumes attempts without progress", async () => {
     let watches = 0;
     const c = new Connection(
