@@ -106,6 +106,22 @@ export async function createNodeTransport(
   };
 }
 
+const guarded = new WeakSet<object>();
+
+/**
+ * connect-node's keep-alive destroys a connection whose PING went
+ * unanswered with an error, and can do so after it has taken its own
+ * "error" listeners off that connection: with no listener, Node throws the
+ * error as an uncaught exception and the process dies. A listener that
+ * ignores errors (calls on the connection still fail on their own) keeps a
+ * dead server from crashing the client.
+ */
+function guardSession(session: http2.Http2Session | undefined): void {
+  if (session === undefined || guarded.has(session)) return;
+  guarded.add(session);
+  session.on("error", () => {});
+}
+
 // connect-node does not export this interface by name.
 type NodeHttp2ClientSessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;
 
@@ -135,7 +151,10 @@ class ClosableSessionManager implements NodeHttp2ClientSessionManager {
         new ConnectError(`the connection to ${this.baseUrl} is closed`, Code.FailedPrecondition),
       );
     }
-    return this.inner.request(method, path, headers, options);
+    return this.inner.request(method, path, headers, options).then((stream) => {
+      guardSession(stream.session);
+      return stream;
+    });
   }
 
   notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
