@@ -173,6 +173,51 @@ describe("an upstream that accepts connections and never answers", () => {
   });
 });
 
+describe("a server that goes silent under an open watch", () => {
+  it("is found out by HTTP/2 keep-alive PINGs, and the watch resumes on a new connection", async () => {
+    // A watch of a long task legitimately hears nothing for a long time, so
+    // it has no deadline; keep-alive is what tells a dead peer from a quiet one.
+    const c = await open(proxy.url, {
+      retry,
+      timeoutMs: 300,
+      http2: { pingIntervalMs: 100, pingTimeoutMs: 200 },
+    });
+    const app = "held-silent";
+    await c.registerApplication(app, {});
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    emulator.serve(app, () => held.then(() => "done"));
+    const s = await c.createSession({ application: app });
+    const t = await s.createTask();
+    const seen: Task[] = [];
+    let error: unknown;
+    const done = new Promise<void>((resolve) =>
+      s.watchTask(t.id, { maxResumes: 100 }).subscribe({
+        next: (x) => seen.push(x),
+        error: (e) => {
+          error = e;
+          resolve();
+        },
+        complete: resolve,
+      }),
+    );
+    await waitFor(() => emulator.stats().openStreams > 0 && seen.length > 0, "an open watch");
+    const accepted = proxy.accepted;
+    proxy.hold(true);
+    // The unanswered PING closes the connection; the client dials again.
+    await waitFor(() => proxy.accepted > accepted, "a new connection after the PING timeout");
+    proxy.hold(false);
+    proxy.reset();
+    release();
+    await done;
+    expect(error).toBeUndefined();
+    expect(emissionProblem(seen)).toBeUndefined();
+    expect(seen.at(-1)?.state).toBe(TaskState.Succeed);
+  });
+});
+
 describe("retry schedule", () => {
   it("reads back off exponentially with jitter, capped; writes are not retried", async () => {
     const lines: { msg: string; fields: Record<string, unknown> | undefined }[] = [];
