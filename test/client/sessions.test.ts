@@ -1,3 +1,4 @@
+import { Code } from "@connectrpc/connect";
 import {
   codecs,
   ExecutorState,
@@ -157,21 +158,65 @@ describe("sessions over HTTP/2", () => {
       await s.close();
       expect((await s.getTask(pending.id)).state).toBe(TaskState.Cancelled);
       expect(s.cancelled).toBe(1);
+      // Flame sends INTERNAL "session <id> is not open"; the client calls it a state problem.
       const afterClose = (await rejection(s.createTask("no"))) as FlameError;
-      expect(afterClose.kind).toBe("internal");
+      expect(afterClose.kind).toBe("invalid-state");
+      expect(afterClose.code).toBe(Code.Internal);
+      expect(afterClose.serverMessage).toContain("is not open");
       expect(afterClose.method).toBe("CreateTask");
     } finally {
       h.emulator.resume();
     }
   });
 
-  it("deleteSession removes the session", async () => {
+  it("deleteSession removes a closed session", async () => {
     const id = unique("del");
     await h.connection.createSession({ id, application: "flmexec" });
     await h.connection.closeSession(id);
     await h.connection.deleteSession(id);
     const err = (await rejection(h.connection.getSession(id))) as FlameError;
     expect(err.kind).toBe("not-found");
+  });
+
+  it("Flame's INTERNAL state refusals reach the caller as invalid-state, code and words kept", async () => {
+    const app = unique("busy");
+    await h.connection.registerApplication(app, {});
+    const hold = gate<string>();
+    h.emulator.serve(app, () => hold.promise);
+    const s = await h.connection.createSession({ application: app, codec: codecs.string });
+    const running = await s.createTask("x");
+    await waitFor(async () => (await s.getTask(running.id)).state === TaskState.Running);
+
+    // Close with a running task: refused, as a storage error would be.
+    const busy = (await rejection(h.connection.closeSession(s.id))) as FlameError;
+    expect(FlameError.is(busy, "invalid-state")).toBe(true);
+    expect(busy.code).toBe(Code.Internal);
+    expect(busy.method).toBe("CloseSession");
+    expect(busy.serverMessage).toBe("Cannot close session with running tasks");
+    expect(busy.message).toContain("Cannot close session with running tasks");
+
+    // Delete while still open (task running or not): refused too, and nothing is removed.
+    const open = (await rejection(h.connection.deleteSession(s.id))) as FlameError;
+    expect(FlameError.is(open, "invalid-state")).toBe(true);
+    expect(open.code).toBe(Code.Internal);
+    expect(open.method).toBe("DeleteSession");
+    expect(open.message).toContain("Cannot delete open session");
+    expect((await h.connection.getSession(s.id)).state).toBe(SessionState.Open);
+
+    hold.open("done");
+    await lastValueFrom(s.watchTask(running.id));
+    const idle = (await rejection(h.connection.deleteSession(s.id))) as FlameError;
+    expect(idle.kind).toBe("invalid-state");
+
+    // Close first, then delete: it works and the session is gone.
+    await h.connection.closeSession(s.id);
+    const deleted = await h.connection.deleteSession(s.id);
+    expect(deleted.id).toBe(s.id);
+    expect(deleted.state).toBe(SessionState.Closed);
+    expect(deleted.succeed).toBe(1);
+    const gone = (await rejection(h.connection.getSession(s.id))) as FlameError;
+    expect(gone.kind).toBe("not-found");
+    expect(gone.code).toBe(Code.NotFound);
   });
 });
 

@@ -65,6 +65,8 @@ describe("tasks over HTTP/2", () => {
 
   it("CreateTask on an unknown session fails with kind internal", async () => {
     const other = await h.connection.createSession({ application: "flmexec" });
+    // Flame deletes only closed sessions.
+    await h.connection.closeSession(other.id);
     await h.connection.deleteSession(other.id);
     const err = (await rejection(other.createTask())) as FlameError;
     expect(err.kind).toBe("internal");

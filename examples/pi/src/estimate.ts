@@ -174,8 +174,10 @@ async function closeWhenIdle(session: Session<PiInput, PiOutput>): Promise<void>
   }
 }
 
-// Flame sends this as INVALID_ARGUMENT "Cannot close session with running tasks";
-// the message is the reliable part, the derived kind may be either invalid-*.
+// Flame refuses with INTERNAL "Cannot close session with running tasks" (a
+// storage error); the client gives it kind "invalid-state". Never test the
+// code: it is Internal, not InvalidArgument. The message is checked too, for
+// a server that words the kind differently.
 function isRunningTasksError(error: unknown): boolean {
   if (!FlameError.is(error)) return false;
   const text = `${error.serverMessage ?? ""} ${error.message}`;

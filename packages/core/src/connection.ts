@@ -242,7 +242,8 @@ export class Connection {
 
   /**
    * Closes a session (idempotent): pending tasks become Cancelled. Fails
-   * with kind "invalid-state" while tasks are running.
+   * with kind "invalid-state" while tasks are running (Flame sends that as
+   * INTERNAL "Cannot close session with running tasks"; `code` says so).
    */
   async closeSession(id: string, options?: CallOptions): Promise<Session> {
     const message = await this.rpc.unary(
@@ -254,7 +255,11 @@ export class Connection {
     return this.wrap(message, undefined);
   }
 
-  /** Deletes a session and its tasks. */
+  /**
+   * Deletes a closed session and its tasks. Flame refuses a session that is
+   * not closed (INTERNAL "Cannot delete open session"): close it first. The
+   * refusal has kind "invalid-state"; an unknown id is "not-found".
+   */
   async deleteSession(id: string, options?: CallOptions): Promise<Session> {
     const message = await this.rpc.unary(
       "DeleteSession",

@@ -33,6 +33,16 @@ const brand = Symbol.for("@flame-ts/core.FlameError");
  * The one error type the client throws. `kind` is derived from the gRPC
  * code (flame-rs folds every code into "Network"; we keep it) and from
  * in-band failures such as `Result.return_code < 0`.
+ *
+ * Flame raises some refusals about a session's state in its storage layer,
+ * so they reach the wire as INTERNAL: closing a session while tasks run
+ * ("Cannot close session with running tasks"), deleting a session that is
+ * not closed ("Cannot delete open session") or that still has unfinished
+ * tasks ("... non-terminal tasks"), and creating a task in a closed session
+ * ("session <id> is not open"). The client smooths this over: such an
+ * INTERNAL error gets kind `"invalid-state"`, as the same refusal sent as
+ * INVALID_ARGUMENT would; `code` stays `Code.Internal` and `serverMessage`
+ * keeps the server's words.
  */
 export class FlameError extends Error {
   override readonly name = "FlameError";
@@ -70,6 +80,20 @@ function kindOfInvalidArgument(message: string): FlameErrorKind {
   return invalidStatePhrases.some((p) => lower.includes(p)) ? "invalid-state" : "invalid-config";
 }
 
+// Refusals about a session's state that Flame's storage raises, and that
+// therefore arrive as INTERNAL (matched case-insensitively).
+const internalStatePhrases = [
+  "cannot close session",
+  "cannot delete open session",
+  "non-terminal task",
+  "is not open",
+];
+
+function kindOfInternal(message: string): FlameErrorKind {
+  const lower = message.toLowerCase();
+  return internalStatePhrases.some((p) => lower.includes(p)) ? "invalid-state" : "internal";
+}
+
 /** Maps a Connect code (and the server's message) to a kind. */
 export function kindOfCode(code: Code, message: string): FlameErrorKind {
   switch (code) {
@@ -96,6 +120,8 @@ export function kindOfCode(code: Code, message: string): FlameErrorKind {
       return "permission-denied";
     case Code.Unauthenticated:
       return "unauthenticated";
+    case Code.Internal:
+      return kindOfInternal(message);
     default:
       return "internal";
   }

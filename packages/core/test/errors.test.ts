@@ -15,6 +15,13 @@ describe("kindOfCode", () => {
     ],
     [Code.InvalidArgument, "session spec is required", "invalid-config"],
     [Code.Internal, "UNIQUE constraint failed", "internal"],
+    [Code.Internal, "session s not found", "internal"],
+    // Flame's storage raises these state refusals; they arrive as INTERNAL.
+    [Code.Internal, "Cannot close session with running tasks", "invalid-state"],
+    [Code.Internal, "Cannot delete open session", "invalid-state"],
+    [Code.Internal, "CANNOT DELETE OPEN SESSION", "invalid-state"],
+    [Code.Internal, "Cannot delete session with non-terminal tasks", "invalid-state"],
+    [Code.Internal, "session s is not open", "invalid-state"],
     [Code.Unavailable, "connect ECONNREFUSED", "unavailable"],
     [Code.Unknown, "Failed to fetch", "unavailable"],
     [Code.Unknown, "something odd", "internal"],
@@ -52,6 +59,15 @@ describe("toFlameError", () => {
     const err = toFlameError(cause, "ListSession");
     expect(err.message).not.toContain("s3cr3t");
     expect(JSON.stringify({ ...err, message: err.message })).not.toContain("s3cr3t");
+  });
+
+  it("an INTERNAL state refusal is invalid-state but keeps its code and message", () => {
+    const cause = new ConnectError("Cannot delete open session", Code.Internal);
+    const err = toFlameError(cause, "DeleteSession");
+    expect(err.kind).toBe("invalid-state");
+    expect(err.code).toBe(Code.Internal);
+    expect(err.serverMessage).toBe("Cannot delete open session");
+    expect(err.message).toBe("DeleteSession failed (invalid state): Cannot delete open session");
   });
 
   it("returns a FlameError unchanged", () => {

@@ -229,8 +229,9 @@ export class SessionManager {
   closeSession(id: string): SessionRecord {
     const session = this.getSession(id);
     if (session.state === SessionState.Closed) return session;
+    // Flame's storage refuses this, so it reaches the wire as INTERNAL, not INVALID_ARGUMENT.
     if (session.counts.running > 0) {
-      throw invalidState("Cannot close session with running tasks");
+      throw internal("Cannot close session with running tasks");
     }
     this.cancelPending(session);
     session.state = SessionState.Closed;
@@ -239,13 +240,17 @@ export class SessionManager {
     return session;
   }
 
-  /** Removes a session that has no running task (closing it first); NOT_FOUND if unknown. */
+  /**
+   * Removes a closed session whose tasks are all terminal; NOT_FOUND if unknown.
+   * Both refusals are Flame's storage errors, so they reach the wire as INTERNAL.
+   */
   deleteSession(id: string): SessionRecord {
     const session = this.getSession(id);
-    if (session.counts.running > 0) {
-      throw invalidState("Cannot delete session with running tasks");
+    if (session.state !== SessionState.Closed) throw internal("Cannot delete open session");
+    // Close cancels pending tasks and refuses while any runs, so this is a safeguard.
+    if (session.counts.pending > 0 || session.counts.running > 0) {
+      throw internal("Cannot delete session with non-terminal tasks");
     }
-    if (session.state === SessionState.Open) this.closeSession(id);
     this.sessions.delete(id);
     session.deleted = true;
     for (const task of session.tasks.values()) this.endWatchers(task);

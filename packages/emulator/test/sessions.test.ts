@@ -186,7 +186,7 @@ describe("CloseSession", () => {
     );
   });
 
-  it("refuses while tasks run, with INVALID_ARGUMENT", async () => {
+  it("refuses while tasks run, with INTERNAL (a storage error in Flame)", async () => {
     const release = gate();
     h.emulator.serve("slow", () => release.opened.then(() => "done"));
     await h.client.registerApplication({ name: "slow", application: {} });
@@ -197,9 +197,13 @@ describe("CloseSession", () => {
     );
     await expectCode(
       h.client.closeSession({ sessionId: "r" }),
-      Code.InvalidArgument,
+      Code.Internal,
       "Cannot close session with running tasks",
     );
+    // Refused: still open, the task still running.
+    const after = await h.client.getSession({ sessionId: "r" });
+    expect(after.status?.state).toBe(SessionState.Open);
+    expect(after.status?.running).toBe(1);
     release.open();
     await waitForTask(h.client, "r", "1");
     expect((await h.client.closeSession({ sessionId: "r" })).status?.state).toBe(
@@ -222,10 +226,11 @@ describe("CloseSession", () => {
 });
 
 describe("DeleteSession", () => {
-  it("removes a session and returns its last state", async () => {
+  it("removes a closed session and returns its last state", async () => {
     h.emulator.pause();
     await h.client.createSession({ sessionId: "d", session: { application: "flmping" } });
     await h.client.createTask({ task: { sessionId: "d" } });
+    await h.client.closeSession({ sessionId: "d" });
     const deleted = await h.client.deleteSession({ sessionId: "d" });
     expect(deleted.metadata?.id).toBe("d");
     expect(deleted.status?.state).toBe(SessionState.Closed);
@@ -240,7 +245,24 @@ describe("DeleteSession", () => {
     await expectCode(h.client.deleteSession({ sessionId: "ghost" }), Code.NotFound);
   });
 
-  it("refuses while tasks run, with INVALID_ARGUMENT", async () => {
+  it("refuses an open session with INTERNAL and leaves it as it was", async () => {
+    h.emulator.pause();
+    await h.client.createSession({ sessionId: "o", session: { application: "flmping" } });
+    await h.client.createTask({ task: { sessionId: "o" } });
+    await expectCode(
+      h.client.deleteSession({ sessionId: "o" }),
+      Code.Internal,
+      "Cannot delete open session",
+    );
+    const kept = await h.client.getSession({ sessionId: "o" });
+    expect(kept.status?.state).toBe(SessionState.Open);
+    expect(kept.status?.pending).toBe(1);
+    expect((await h.client.getTask({ sessionId: "o", taskId: "1" })).status?.state).toBe(
+      TaskState.Pending,
+    );
+  });
+
+  it("refuses an open session with a running task, with INTERNAL", async () => {
     const release = gate();
     h.emulator.serve("slow", () => release.opened.then(() => undefined));
     await h.client.registerApplication({ name: "slow", application: {} });
@@ -249,9 +271,16 @@ describe("DeleteSession", () => {
     await waitFor(
       async () => (await h.client.getSession({ sessionId: "r" })).status?.running === 1,
     );
-    await expectCode(h.client.deleteSession({ sessionId: "r" }), Code.InvalidArgument, "running");
+    await expectCode(
+      h.client.deleteSession({ sessionId: "r" }),
+      Code.Internal,
+      "Cannot delete open session",
+    );
     release.open();
     await waitForTask(h.client, "r", "1");
+    await h.client.closeSession({ sessionId: "r" });
+    await h.client.deleteSession({ sessionId: "r" });
+    await expectCode(h.client.getSession({ sessionId: "r" }), Code.NotFound);
   });
 });
 
