@@ -32,18 +32,32 @@ const parseInput = (input: Uint8Array | undefined): PingInput => {
   return { duration: count("duration", duration), memory: count("memory", memory) };
 };
 
+/**
+ * Waits until at least `ms` have passed since `since` (a performance.now()
+ * reading). A timer may fire a little early against the clock, so whatever
+ * is left is waited for again.
+ */
+const holdUntil = async (since: number, ms: number, signal: AbortSignal): Promise<void> => {
+  for (;;) {
+    const left = since + ms - performance.now();
+    if (left <= 0) return;
+    await sleep(Math.ceil(left), signal);
+  }
+};
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(new Error("task aborted"));
     if (ms <= 0) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(new Error("task aborted"));
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error("task aborted"));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 
 /**
@@ -54,12 +68,14 @@ export const makeFlmping =
   (hostname: string) =>
   async (task: TaskContext): Promise<Uint8Array> => {
     const { duration = 0, memory = 0 } = parseInput(task.input);
-    const started = Date.now();
+    // A monotonic clock: Date.now() can step, and timers fire against neither exactly.
+    const started = performance.now();
     const held = new Uint8Array(Math.min(memory, FLMPING_MEMORY_CAP));
     // Touch each page so the memory is really committed, as the real service does.
     for (let i = 0; i < held.length; i += 4096) held[i] = 1;
-    await sleep(duration, task.signal);
-    const elapsed = Date.now() - started;
+    await holdUntil(started, duration, task.signal);
+    // Whole milliseconds, floored: never less than the duration asked for.
+    const elapsed = Math.floor(performance.now() - started);
     const message = `Completed on <${hostname}> in <${elapsed}> milliseconds with <${prettyBytes(memory)}> memory`;
     return new TextEncoder().encode(JSON.stringify({ message }));
   };
