@@ -7,7 +7,8 @@ import { SkipCase } from "./context.js";
 
 const run = promisify(execFile);
 
-export const h2loadPath = "/usr/bin/h2load";
+/** Debian's path; `H2LOAD=/path/to/h2load` overrides it. */
+export const h2loadPath = process.env.H2LOAD ?? "/usr/bin/h2load";
 export const h2loadMissing = "h2load missing: apt-get install nghttp2-client";
 
 export interface H2loadOptions {
