@@ -94,8 +94,11 @@ async function* watch(
     yield toTask(task);
     return;
   }
+  if (ctx.signal.aborted) return;
   const queue = manager.watch(task);
-  const onAbort = () => queue.end();
+  // Unwatch on the abort itself: the body may never be resumed to reach
+  // `finally` (see StreamRegistry.track), and must not stay on the task.
+  const onAbort = () => manager.unwatch(task, queue);
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
     for (;;) {
