@@ -11,6 +11,8 @@ import { inputError, resultError } from "./errors.js";
 import { Frontend } from "./gen/flame/v1/frontend_pb.js";
 import type { Result, Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
 import { Rpc } from "./internal/rpc.js";
+import type { WatchOptions } from "./internal/watch-hub.js";
+import { configureWatches } from "./internal/watch-hub.js";
 import type { Logger, LogLevel } from "./logger.js";
 import { resolveLogger } from "./logger.js";
 import { ResourceRequirement } from "./resource-requirement.js";
@@ -28,6 +30,12 @@ export interface ConnectionOptions {
   retry?: RetryOptions | false;
   /** Called once by `close()`: the transport package frees its sockets here. */
   onClose?: () => void | Promise<void>;
+  /**
+   * How `watchTask` is served: up to `maxStreams` (default 64) watches get a
+   * WatchTask stream each; past that, a session's watches share one ListTask
+   * poll (`pollIntervalMs` 250, backing off to `maxPollIntervalMs` 2000).
+   */
+  watch?: WatchOptions;
 }
 
 /** What a session is created (or opened) with. */
@@ -72,6 +80,7 @@ export class Connection {
       resolveLogger(options.logger),
     );
     this.onClose = options.onClose;
+    if (options.watch !== undefined) configureWatches(this.rpc, options.watch);
   }
 
   /** True after `close()`. */

@@ -34,4 +34,4 @@ export type { Task, TaskEvent } from "./task.js";
 export { isTerminal } from "./task.js";
 export type { TaskResult } from "./task-result.js";
 export type { WatchSessionOptions } from "./watch-session.js";
-export type { WatchTaskOptions } from "./watch-task.js";
+export type { WatchOptions, WatchTaskOptions } from "./watch-task.js";

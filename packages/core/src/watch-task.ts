@@ -1,13 +1,16 @@
 import { Observable } from "rxjs";
 import type { CallOptions } from "./call-options.js";
-import { followTask } from "./internal/follow-task.js";
 import type { Rpc } from "./internal/rpc.js";
+import { watchHubOf } from "./internal/watch-hub.js";
 import type { Task } from "./task.js";
+
+export type { WatchOptions } from "./internal/watch-hub.js";
 
 export interface WatchTaskOptions extends CallOptions {
   /**
    * Consecutive resume attempts that make no progress before the watch
-   * fails with kind "unavailable" (default 10).
+   * fails with kind "unavailable" (default 10). For a polled watch, the
+   * failed ListTask polls in a row.
    */
   maxResumes?: number;
 }
@@ -26,8 +29,13 @@ export interface WatchTaskOptions extends CallOptions {
  *   and a limit. States are de-duplicated, so nothing is emitted twice and
  *   the terminal state exactly once.
  *
- * Each subscription has its own AbortController: unsubscribing cancels the
- * server stream at once (breaking out of a Connect stream would not).
+ * Within the connection's stream budget (ConnectionOptions `watch.maxStreams`,
+ * default 64) each subscription has a WatchTask stream of its own, and
+ * unsubscribing cancels it at the server at once (breaking out of a Connect
+ * stream would not). Past the budget a subscription is served by its
+ * session's shared ListTask poll (see internal/watch-hub.ts) with the same
+ * guarantees; unsubscribing removes it at once, and the poll stops (its
+ * ListTask in flight aborted) when no watch of the session is left.
  */
 export function watchTask(
   rpc: Rpc,
@@ -36,17 +44,7 @@ export function watchTask(
   options?: WatchTaskOptions,
   initial?: Task,
 ): Observable<Task> {
-  return new Observable<Task>((subscriber) => {
-    const scope = rpc.scope(options);
-    followTask(rpc, sessionId, taskId, (task) => subscriber.next(task), {
-      scope,
-      headers: options?.headers,
-      initial,
-      maxResumes: options?.maxResumes,
-    }).then(
-      () => subscriber.complete(),
-      (err) => subscriber.error(err),
-    );
-    return () => scope.dispose();
-  });
+  return new Observable<Task>((subscriber) =>
+    watchHubOf(rpc).watch(sessionId, taskId, options, subscriber, initial),
+  );
 }

@@ -141,11 +141,16 @@ export async function followTask(
   return gate.last as Task;
 }
 
-function resumable(err: unknown): boolean {
-  // Only an answer about the request itself (NotFound, InvalidArgument...)
-  // ends the watch. Everything else (resets, refused streams, a dropped
-  // connection) is tried again, within the maxResumes budget.
+/**
+ * Whether a watch may try again after `err`. Only an answer about the
+ * request itself (NotFound, InvalidArgument...) ends the watch; everything
+ * else (resets, refused streams, a dropped connection) is tried again,
+ * within the maxResumes budget. A poll (`deadlineEnds` false) also tries
+ * again after one ListTask ran past its deadline.
+ */
+export function resumable(err: unknown, deadlineEnds = true): boolean {
   const code = err instanceof ConnectError ? err.code : ConnectError.from(err).code;
+  if (code === Code.DeadlineExceeded) return !deadlineEnds;
   return !fatalWatchCodes.has(code);
 }
 
