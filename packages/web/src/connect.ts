@@ -1,19 +1,40 @@
 import type { Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { Connection, type ConnectionOptions, FlameError } from "@flame-ts/core";
+import { createBinaryGrpcWebTransport } from "./grpc-web-transport.js";
+
+/**
+ * Makes the Connect transport for `connect()`. connect-web's
+ * `createGrpcWebTransport` and `createConnectTransport` fit as they are.
+ */
+export type TransportFactory = (options: {
+  baseUrl: string;
+  useBinaryFormat: boolean;
+  fetch?: typeof globalThis.fetch;
+}) => Transport;
 
 /** Options for {@link connect}: core's connection options plus how to reach the server. */
 export interface WebConnectOptions extends ConnectionOptions {
   /**
    * Wire protocol. Browsers cannot speak plain gRPC, so the default is
    * gRPC-Web, which the emulator, `@flame-ts/gateway` and Envoy all serve.
-   * Use "connect" for a Connect-protocol endpoint.
+   * "connect" (a Connect-protocol endpoint) needs `connect` from
+   * "@flame-ts/web/connect-protocol", or a `transport`, so that pages that
+   * do not use it do not carry it.
    */
   protocol?: "grpc-web" | "connect";
   /** A fetch to use instead of the global one (e.g. to set `credentials`). */
   fetch?: typeof globalThis.fetch;
-  /** Send protobuf binary rather than JSON. Default true. */
+  /**
+   * Send protobuf binary rather than JSON. Default true. JSON, like
+   * "connect", needs "@flame-ts/web/connect-protocol" or a `transport`.
+   */
   useBinaryFormat?: boolean;
+  /**
+   * Makes the transport instead of the built-in binary gRPC-Web one, e.g.
+   * `createConnectTransport` from "@connectrpc/connect-web". `protocol` is
+   * then ignored; `useBinaryFormat` and `fetch` are handed to it.
+   */
+  transport?: TransportFactory;
 }
 
 /**
@@ -22,9 +43,35 @@ export interface WebConnectOptions extends ConnectionOptions {
  * Returns the same {@link Connection} as `@flame-ts/node`.
  */
 export function connect(url: string, options: WebConnectOptions = {}): Connection {
+  return connectWith(url, options, binaryGrpcWeb);
+}
+
+/** @internal `connect()` with another default transport (see connect-protocol.ts). */
+export function connectWith(
+  url: string,
+  options: WebConnectOptions,
+  defaultTransport: (protocol: "grpc-web" | "connect") => TransportFactory,
+): Connection {
   const baseUrl = parseBaseUrl(url);
-  const transport = createTransport(baseUrl, options);
+  const protocol = options.protocol ?? "grpc-web";
+  if (protocol !== "grpc-web" && protocol !== "connect") {
+    throw invalidConfig(`unknown protocol "${String(protocol)}"`);
+  }
+  const make = options.transport ?? defaultTransport(protocol);
+  const transport = make({
+    baseUrl,
+    useBinaryFormat: options.useBinaryFormat ?? true,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
   return new Connection(transport, options);
+}
+
+function binaryGrpcWeb(protocol: "grpc-web" | "connect"): TransportFactory {
+  return (options) => {
+    if (protocol === "connect") throw needsFull('protocol "connect"');
+    if (!options.useBinaryFormat) throw needsFull("useBinaryFormat: false");
+    return createBinaryGrpcWebTransport(options);
+  };
 }
 
 function parseBaseUrl(url: string): string {
@@ -49,22 +96,12 @@ function parseBaseUrl(url: string): string {
   return parsed.href.replace(/\/+$/, "");
 }
 
-function createTransport(baseUrl: string, options: WebConnectOptions): Transport {
-  const common = {
-    baseUrl,
-    useBinaryFormat: options.useBinaryFormat ?? true,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  };
-  switch (options.protocol ?? "grpc-web") {
-    case "grpc-web":
-      return createGrpcWebTransport(common);
-    case "connect":
-      return createConnectTransport(common);
-    default:
-      throw invalidConfig(`unknown protocol "${String(options.protocol)}"`);
-  }
+function needsFull(what: string): FlameError {
+  return invalidConfig(
+    `${what} needs \`connect\` from "@flame-ts/web/connect-protocol" (or a \`transport\` such as createConnectTransport from "@connectrpc/connect-web")`,
+  );
 }
 
-function invalidConfig(message: string, cause?: unknown): FlameError {
+export function invalidConfig(message: string, cause?: unknown): FlameError {
   return new FlameError(message, { kind: "invalid-config", cause });
 }

@@ -1,7 +1,11 @@
 // connect() from @flame-ts/web, exercised in Node (whose fetch speaks
-// HTTP/1.1 like a browser's): URL checks, both protocols, and the fetch option.
+// HTTP/1.1 like a browser's): URL checks, the built-in binary gRPC-Web
+// transport, both protocols and JSON through "@flame-ts/web/connect-protocol"
+// or a transport factory, and the fetch option.
+import { createConnectTransport } from "@connectrpc/connect-web";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect as connectAny } from "../src/connect-protocol.js";
 import { Connection, connect, FlameError, TaskState } from "../src/index.js";
 
 let emulator: Emulator;
@@ -12,6 +16,19 @@ function client(...args: Parameters<typeof connect>): Connection {
   const connection = connect(...args);
   open.push(connection);
   return connection;
+}
+
+function track(connection: Connection): Connection {
+  open.push(connection);
+  return connection;
+}
+
+/** A fetch that records each request's content-type. */
+function recordingFetch(seen: string[]): typeof fetch {
+  return (input, init) => {
+    seen.push(new Headers(init?.headers).get("content-type") ?? "");
+    return fetch(input, init);
+  };
 }
 
 beforeAll(async () => {
@@ -66,21 +83,58 @@ describe("connect (web)", () => {
     expect(seen).toEqual(["application/grpc-web+proto"]);
   });
 
-  it("speaks the Connect protocol when asked, and JSON when binary is off", async () => {
+  it("keeps the Connect protocol and JSON out of the default entry, with a pointer", () => {
+    for (const options of [{ protocol: "connect" as const }, { useBinaryFormat: false }]) {
+      let thrown: unknown;
+      try {
+        connect("http://x", options);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(FlameError.is(thrown, "invalid-config")).toBe(true);
+      expect((thrown as Error).message).toContain('"@flame-ts/web/connect-protocol"');
+    }
+    expect(() => connectAny("http://x", { protocol: "grpc" as never })).toThrow(/unknown protocol/);
+  });
+
+  it("speaks the Connect protocol, and JSON, through @flame-ts/web/connect-protocol", async () => {
     const seen: string[] = [];
-    const flame = client(emulator.url, {
-      protocol: "connect",
-      useBinaryFormat: false,
-      fetch: (input, init) => {
-        seen.push(new Headers(init?.headers).get("content-type") ?? "");
-        return fetch(input, init);
-      },
-    });
+    const flame = track(
+      connectAny(emulator.url, {
+        protocol: "connect",
+        useBinaryFormat: false,
+        fetch: recordingFetch(seen),
+      }),
+    );
     const session = await flame.createSession({ application: "flmping" });
     const result = await session.run();
     expect(result.state).toBe(TaskState.Succeed);
     expect(seen).toContain("application/json");
     expect(seen.every((t) => t.startsWith("application/json") || t.includes("connect+json"))).toBe(
+      true,
+    );
+  });
+
+  it("speaks gRPC-Web JSON through @flame-ts/web/connect-protocol", async () => {
+    const seen: string[] = [];
+    const flame = track(
+      connectAny(emulator.url, { useBinaryFormat: false, fetch: recordingFetch(seen) }),
+    );
+    const names = (await flame.listApplications()).map((a) => a.name);
+    expect(names).toContain("flmping");
+    expect(seen).toEqual(["application/grpc-web+json"]);
+  });
+
+  it("takes any Connect transport factory", async () => {
+    const seen: string[] = [];
+    const flame = client(emulator.url, {
+      transport: createConnectTransport,
+      fetch: recordingFetch(seen),
+    });
+    const session = await flame.createSession({ application: "flmping" });
+    expect((await session.run()).state).toBe(TaskState.Succeed);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((t) => t === "application/proto" || t === "application/connect+proto")).toBe(
       true,
     );
   });
