@@ -1,8 +1,9 @@
 import type {
   Application as ApplicationMessage,
   ApplicationSpec,
+  ApplicationState,
+  Shim,
 } from "./gen/flame/v1/types_pb.js";
-import { ApplicationState, Shim } from "./gen/flame/v1/types_pb.js";
 import { msToDate } from "./task.js";
 
 /** JSON Schema documents for an application's input, output and common data. */
@@ -55,6 +56,30 @@ export interface Application {
 
 const schemaText = (doc: string | object) => (typeof doc === "string" ? doc : JSON.stringify(doc));
 
+// The optional fields that are copied as they are, both ways.
+const plainKeys = [
+  "description",
+  "image",
+  "command",
+  "workingDirectory",
+  "maxInstances",
+  "url",
+  "installer",
+] as const;
+const schemaKeys = ["input", "output", "commonData"] as const;
+
+/** Copies `keys` that are not undefined (optional fields stay absent, not `undefined`). */
+function copyDefined<K extends string>(
+  target: Partial<Record<K, unknown>>,
+  source: Partial<Record<K, unknown>>,
+  keys: readonly K[],
+  map: (value: never) => unknown = (value) => value,
+): void {
+  for (const key of keys) {
+    if (source[key] !== undefined) target[key] = map(source[key] as never);
+  }
+}
+
 /** The init object for `ApplicationSpecSchema`. */
 export function toApplicationSpec(attrs: ApplicationAttributes) {
   const spec: {
@@ -72,7 +97,9 @@ export function toApplicationSpec(attrs: ApplicationAttributes) {
     url?: string;
     installer?: string;
   } = {
-    shim: attrs.shim ?? Shim.Host,
+    // Shim.Host: a literal, since naming an enum member would put the whole
+    // enum object in every browser bundle.
+    shim: attrs.shim ?? (0 as Shim),
     labels: attrs.labels ?? [],
     arguments: attrs.arguments ?? [],
     environments: Object.entries(attrs.environments ?? {}).map(([name, value]) => ({
@@ -80,22 +107,10 @@ export function toApplicationSpec(attrs: ApplicationAttributes) {
       value,
     })),
   };
-  if (attrs.description !== undefined) spec.description = attrs.description;
-  if (attrs.image !== undefined) spec.image = attrs.image;
-  if (attrs.command !== undefined) spec.command = attrs.command;
-  if (attrs.workingDirectory !== undefined) spec.workingDirectory = attrs.workingDirectory;
-  if (attrs.maxInstances !== undefined) spec.maxInstances = attrs.maxInstances;
+  copyDefined(spec, attrs, plainKeys);
   if (attrs.delayRelease !== undefined) spec.delayRelease = BigInt(Math.trunc(attrs.delayRelease));
-  if (attrs.url !== undefined) spec.url = attrs.url;
-  if (attrs.installer !== undefined) spec.installer = attrs.installer;
   if (attrs.schema !== undefined) {
-    const schema: { input?: string; output?: string; commonData?: string } = {};
-    if (attrs.schema.input !== undefined) schema.input = schemaText(attrs.schema.input);
-    if (attrs.schema.output !== undefined) schema.output = schemaText(attrs.schema.output);
-    if (attrs.schema.commonData !== undefined) {
-      schema.commonData = schemaText(attrs.schema.commonData);
-    }
-    spec.schema = schema;
+    copyDefined((spec.schema = {}), attrs.schema, schemaKeys, schemaText);
   }
   return spec;
 }
@@ -104,28 +119,15 @@ export function toApplication(message: ApplicationMessage): Application {
   const spec: Partial<ApplicationSpec> = message.spec ?? {};
   const app: Application = {
     name: message.metadata?.name ?? "",
-    state: message.status?.state ?? ApplicationState.Enabled,
+    state: message.status?.state ?? (0 as ApplicationState), // Enabled
     creationTime: msToDate(message.status?.creationTime ?? 0n),
-    shim: spec.shim ?? Shim.Host,
+    shim: spec.shim ?? (0 as Shim), // Host
     labels: [...(spec.labels ?? [])],
     arguments: [...(spec.arguments ?? [])],
     environments: Object.fromEntries((spec.environments ?? []).map((e) => [e.name, e.value])),
   };
-  if (spec.description !== undefined) app.description = spec.description;
-  if (spec.image !== undefined) app.image = spec.image;
-  if (spec.command !== undefined) app.command = spec.command;
-  if (spec.workingDirectory !== undefined) app.workingDirectory = spec.workingDirectory;
-  if (spec.maxInstances !== undefined) app.maxInstances = spec.maxInstances;
+  copyDefined(app, spec, plainKeys);
   if (spec.delayRelease !== undefined) app.delayRelease = Number(spec.delayRelease);
-  if (spec.url !== undefined) app.url = spec.url;
-  if (spec.installer !== undefined) app.installer = spec.installer;
-  if (spec.schema !== undefined) {
-    const s = spec.schema;
-    const schema: { input?: string; output?: string; commonData?: string } = {};
-    if (s.input !== undefined) schema.input = s.input;
-    if (s.output !== undefined) schema.output = s.output;
-    if (s.commonData !== undefined) schema.commonData = s.commonData;
-    app.schema = schema;
-  }
+  if (spec.schema !== undefined) copyDefined((app.schema = {}), spec.schema, schemaKeys);
   return app;
 }

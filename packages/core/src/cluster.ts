@@ -1,5 +1,10 @@
-import type { Executor as ExecutorMessage, Node as NodeMessage } from "./gen/flame/v1/types_pb.js";
-import { ExecutorState, NodeState, Shim } from "./gen/flame/v1/types_pb.js";
+import type {
+  Executor as ExecutorMessage,
+  ExecutorState,
+  Node as NodeMessage,
+  NodeState,
+  Shim,
+} from "./gen/flame/v1/types_pb.js";
 import { ResourceRequirement } from "./resource-requirement.js";
 
 /** An executor (a slot on a node that runs one session's tasks at a time). */
@@ -33,8 +38,10 @@ export function toExecutor(message: ExecutorMessage): Executor {
     id: message.metadata?.id ?? "",
     node: message.spec?.node ?? "",
     resreq: message.spec?.resreq ? ResourceRequirement.fromMessage(message.spec.resreq) : none,
-    shim: message.spec?.shim ?? Shim.Host,
-    state: message.status?.state ?? ExecutorState.ExecutorUnknown,
+    // Literals (Shim.Host, ExecutorState.ExecutorUnknown): naming an enum
+    // member would put the whole enum object in every browser bundle.
+    shim: message.spec?.shim ?? (0 as Shim),
+    state: message.status?.state ?? (0 as ExecutorState),
   };
   if (message.status?.sessionId !== undefined) executor.sessionId = message.status.sessionId;
   return executor;
@@ -45,7 +52,7 @@ export function toNode(message: NodeMessage): FlameNode {
   return {
     name: message.metadata?.name ?? "",
     hostname: message.spec?.hostname ?? "",
-    state: status?.state ?? NodeState.Unknown,
+    state: status?.state ?? (0 as NodeState), // NodeState.Unknown
     capacity: status?.capacity ? ResourceRequirement.fromMessage(status.capacity) : none,
     allocatable: status?.allocatable ? ResourceRequirement.fromMessage(status.allocatable) : none,
     info: { arch: status?.info?.arch ?? "", os: status?.info?.os ?? "" },

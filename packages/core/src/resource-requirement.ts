@@ -1,34 +1,9 @@
 import { inputError } from "./errors.js";
 import type { ResourceRequirement as ResourceRequirementMessage } from "./gen/flame/v1/types_pb.js";
 
-const KiB = 1024n;
 // Every unit is a power of 1024, as in flame-rs: "g", "gb", "gi" and "gib"
-// all mean GiB.
-const memoryUnits: Record<string, bigint> = {
-  "": 1n,
-  b: 1n,
-  k: KiB,
-  kb: KiB,
-  ki: KiB,
-  kib: KiB,
-  m: KiB ** 2n,
-  mb: KiB ** 2n,
-  mi: KiB ** 2n,
-  mib: KiB ** 2n,
-  g: KiB ** 3n,
-  gb: KiB ** 3n,
-  gi: KiB ** 3n,
-  gib: KiB ** 3n,
-  t: KiB ** 4n,
-  tb: KiB ** 4n,
-  ti: KiB ** 4n,
-  tib: KiB ** 4n,
-  p: KiB ** 5n,
-  pb: KiB ** 5n,
-  pi: KiB ** 5n,
-  pib: KiB ** 5n,
-};
-
+// all mean GiB. The group is the power's letter (none: bytes).
+const unitPattern = /^(?:b|([kmgtp])(?:b|i|ib)?)?$/i;
 const U64_MAX = 2n ** 64n - 1n;
 const I32_MAX = 2 ** 31 - 1;
 const digits = /^[0-9]+$/;
@@ -138,13 +113,10 @@ function parseCount(key: string, value: string, max: number): number {
 function parseMemory(key: string, value: string): bigint {
   const match = memoryPattern.exec(value);
   if (!match) throw inputError(`${key} value "${value}" is not a number with a unit`, method);
-  const name = (match[2] as string).toLowerCase();
-  // Own keys only: "constructor" is on every object's prototype.
-  const unit = Object.hasOwn(memoryUnits, name) ? memoryUnits[name] : undefined;
-  if (unit === undefined) {
-    throw inputError(`${key} value "${value}" has an unknown unit "${match[2]}"`, method);
-  }
-  const bytes = BigInt(match[1] as string) * unit;
+  const unit = unitPattern.exec(match[2] as string);
+  if (!unit) throw inputError(`${key} value "${value}" has an unknown unit "${match[2]}"`, method);
+  const power = BigInt("kmgtp".indexOf((unit[1] ?? " ").toLowerCase()) + 1);
+  const bytes = BigInt(match[1] as string) * 1024n ** power;
   if (bytes > U64_MAX) throw inputError(`${key} value "${value}" is too large`, method);
   return bytes;
 }
