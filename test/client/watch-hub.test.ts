@@ -260,4 +260,39 @@ describe("watchTask past the stream budget", () => {
     expect(problems).toEqual([]);
     await waitFor(() => h.emulator.stats().openStreams === 0, "no open streams");
   });
+
+  it("watchSession's watches share the connection's budget: spent, it polls", async () => {
+    const c = h.connect({ watch: { maxStreams: 1 } });
+    const { session, ids, gates } = await heldSession(c, 3);
+    await waitFor(() => gates.size === 3, "every task running");
+    const before = h.sent.WatchTask ?? 0;
+    subscriptions.push(session.watchTask(ids[0] as string).subscribe());
+    await waitFor(() => h.emulator.stats().openStreams === 1, "the dedicated stream");
+    const seen: Task[] = [];
+    subscriptions.push(
+      session
+        .watchSession({
+          maxStreams: 4,
+          pollIntervalMs: 10,
+          maxPollIntervalMs: 20,
+          untilClosed: false,
+        })
+        .subscribe((t) => seen.push(t)),
+    );
+    await waitFor(() => new Set(seen.map((t) => t.id)).size === 3, "every task's state");
+    // The tasks watchSession alone follows end first (by polling), then the
+    // one with the stream (so its freed slot finds nothing left to watch).
+    for (const id of ids.slice(1)) gates.get(id)?.();
+    await waitFor(
+      () => seen.filter((t) => t.state === TaskState.Succeed).length === 2,
+      "two terminal states, by polling",
+    );
+    gates.get(ids[0] as string)?.();
+    await waitFor(
+      () => seen.filter((t) => t.state === TaskState.Succeed).length === 3,
+      "every terminal state",
+    );
+    // Only watchTask's stream: watchSession found no budget left.
+    expect((h.sent.WatchTask ?? 0) - before).toBe(1);
+  });
 });

@@ -5,6 +5,7 @@ import { followTask } from "./internal/follow-task.js";
 import type { Rpc } from "./internal/rpc.js";
 import type { Scope } from "./internal/scope.js";
 import { TaskGate } from "./internal/task-gate.js";
+import { watchHubOf } from "./internal/watch-hub.js";
 import { sleep } from "./retry.js";
 import type { Task } from "./task.js";
 import { toTask } from "./task.js";
@@ -34,7 +35,10 @@ export interface WatchSessionOptions extends CallOptions {
  * How: ListTask (repeated, with backoff while nothing changes) finds the
  * tasks and their states; up to `maxStreams - 1` of the oldest unfinished
  * tasks are followed with WatchTask (resumed as `watchTask` is) so their
- * changes arrive at once, and the rest are seen at the next poll. Each
+ * changes arrive at once, and the rest are seen at the next poll. Those
+ * watches also count against the connection's stream budget
+ * (ConnectionOptions `watch.maxStreams`, shared with `watchTask`): when it
+ * is spent, polling covers the tasks. Each
  * task's current state is emitted once, then each change; states only move
  * forward (Pending < Running < terminal), so a state seen by both a watch
  * and a poll is emitted once, and a terminal state exactly once. With
@@ -64,6 +68,7 @@ async function run(
   emit: (task: Task) => void,
 ): Promise<void> {
   const signal = scope.signal;
+  const hub = watchHubOf(rpc);
   const maxWatches = Math.max(0, Math.floor(options.maxStreams ?? 4) - 1);
   const baseInterval = Math.max(1, options.pollIntervalMs ?? 500);
   const maxInterval = Math.max(baseInterval, options.maxPollIntervalMs ?? 5000);
@@ -121,6 +126,7 @@ async function run(
     for (const task of open) {
       if (watching.size >= maxWatches) break;
       if (watching.has(task.id)) continue;
+      if (!hub.tryAcquire()) break;
       watching.add(task.id);
       const gate = gateOf(task.id);
       const watch = scope.child();
@@ -135,6 +141,7 @@ async function run(
             rpc.logger.warn("watchSession: watch failed", { task: task.id, err });
         })
         .finally(() => {
+          hub.release();
           watch.done();
           watching.delete(task.id);
           wake?.();
