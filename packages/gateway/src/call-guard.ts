@@ -15,6 +15,11 @@ export class CallRejected extends ConnectError {
   }
 }
 
+/** Reads one request header (lower-case name); `Headers` is one. */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
 /**
  * The checks every call passes before anything is sent upstream: the
  * browser origin (when the request has one), the bearer token (when one is
@@ -32,7 +37,7 @@ export class CallGuard {
   }
 
   /** Throws a CallRejected (never echoing what the client sent) or returns. */
-  check(methodName: string, header: Headers): void {
+  check(methodName: string, header: HeaderReader): void {
     const origin = header.get("origin");
     // A browser page from an origin we do not grant must not get in by a
     // request that needs no preflight; non-browser clients send no Origin.

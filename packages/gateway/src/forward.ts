@@ -11,25 +11,15 @@ import {
   type HandlerContext,
   type Transport,
 } from "@connectrpc/connect";
-import { type CallGuard, CallRejected, type RejectionReason } from "./call-guard.js";
+import { admitCall } from "./admission.js";
+import type { CallGuard } from "./call-guard.js";
 import {
   appendHeaders,
   clientResponseHeaders,
   upstreamRequestHeaders,
 } from "./forwarded-headers.js";
+import type { GatewayStats } from "./gateway-stats.js";
 import type { GatewayLogger } from "./logger.js";
-
-/** Counters the gateway keeps; see `Gateway.stats()`. */
-export interface GatewayStats {
-  /** Calls forwarded upstream, by method name. */
-  forwarded: Record<string, number>;
-  /** Calls refused by the gateway itself, by reason; none reached the upstream. */
-  rejected: Record<RejectionReason, number>;
-  /** Server streams open through the gateway right now. */
-  openStreams: number;
-  /** HTTP/2 connections to the upstream (more open when one is full of streams). */
-  upstreamConnections: number;
-}
 
 export interface ForwardingDeps {
   service: DescService;
@@ -128,22 +118,8 @@ async function* singleMessage<T>(message: T): AsyncIterable<T> {
 
 /** Runs the guard; counts and logs a refusal. Nothing has gone upstream yet. */
 function admit(method: DescMethod, ctx: HandlerContext, deps: ForwardingDeps): void {
-  try {
-    deps.guard.check(method.name, ctx.requestHeader);
-  } catch (e) {
-    if (e instanceof CallRejected) {
-      deps.stats.rejected[e.reason]++;
-      deps.logger.warn?.("call refused", {
-        method: method.name,
-        code: Code[e.code],
-        reason: e.reason,
-        origin: ctx.requestHeader.get("origin") ?? undefined,
-        protocol: ctx.protocolName,
-      });
-    }
-    throw e;
-  }
-  deps.stats.forwarded[method.name] = (deps.stats.forwarded[method.name] ?? 0) + 1;
+  const refused = admitCall(deps, method.name, ctx.requestHeader, ctx.protocolName);
+  if (refused !== undefined) throw refused;
 }
 
 function upstreamHeaders(ctx: HandlerContext, deps: ForwardingDeps): Headers {

@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+
 /**
  * Which HTTP headers cross the gateway. Hop-by-hop headers belong to one
  * connection, and protocol headers (content-type, grpc-*, connect-*) describe
@@ -80,4 +82,45 @@ export function appendHeaders(into: Headers, from: Headers): void {
   from.forEach((value, name) => {
     into.append(name, value);
   });
+}
+
+/**
+ * `upstreamRequestHeaders` for the byte-forwarding path, on Node's header
+ * objects: the same headers are dropped (the caller adds content-type, te
+ * and grpc-timeout itself).
+ */
+export function upstreamRequestHeaderObject(
+  clientHeaders: IncomingHttpHeaders,
+  options: { dropAuthorization: boolean },
+): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in clientHeaders) {
+    if (isProtocolHeader(name) || browserOnly.has(name)) continue;
+    if (name === "authorization" && options.dropAuthorization) continue;
+    out[name] = clientHeaders[name];
+  }
+  return out;
+}
+
+/**
+ * Copies upstream response headers or trailers worth handing to a client
+ * of the byte-forwarding path into `into`. `keepGrpc` keeps the gRPC status
+ * headers (grpc-status, grpc-message, grpc-status-details-bin) and
+ * grpc-encoding, which belong to the message stream being relayed as it is;
+ * never grpc-accept-encoding, since that path takes no compressed requests.
+ */
+export function copyResponseHeaders(
+  upstreamHeaders: IncomingHttpHeaders | OutgoingHttpHeaders,
+  into: OutgoingHttpHeaders,
+  keepGrpc: boolean,
+): OutgoingHttpHeaders {
+  for (const name in upstreamHeaders) {
+    if (name.startsWith("grpc-")) {
+      if (!keepGrpc || name === "grpc-accept-encoding") continue;
+    } else if (isProtocolHeader(name) || name.startsWith("trailer-")) {
+      continue;
+    }
+    into[name] = upstreamHeaders[name];
+  }
+  return into;
 }

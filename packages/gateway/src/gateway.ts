@@ -1,10 +1,15 @@
 import { setMaxListeners } from "node:events";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core";
 import { BearerTokenCheck } from "./bearer-token.js";
+import { ByteProxy } from "./byte-proxy.js";
 import { CallGuard } from "./call-guard.js";
 import { type AllowedOrigins, CorsPolicy } from "./cors.js";
-import { type GatewayStats, registerForwarding } from "./forward.js";
+import { Http1Downstream, Http2Downstream } from "./downstream.js";
+import { FastPath } from "./fast-path.js";
+import { registerForwarding } from "./forward.js";
+import type { GatewayStats } from "./gateway-stats.js";
 import { type GatewayLogger, silentLogger } from "./logger.js";
 import { type MethodSelection, resolveMethodSelection } from "./method-policy.js";
 import { listen } from "./server.js";
@@ -109,6 +114,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Every call in flight listens to this one signal; more than ten is normal,
   // not a leak (connect removes each listener when its call ends).
   setMaxListeners(0, shutdown.signal);
+  const guard = new CallGuard(cors, token, allowedMethods);
+  // Binary gRPC and gRPC-Web are forwarded as bytes; the rest is decoded by Connect.
+  const fastPath = new FastPath(Frontend, protocols);
+  const proxy = new ByteProxy({
+    pool: upstream.pool,
+    guard,
+    cors,
+    logger,
+    stats,
+    maxMessageBytes,
+  });
   const handler = connectNodeAdapter({
     ...protocols,
     readMaxBytes: maxMessageBytes,
@@ -118,7 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       registerForwarding(router, {
         service: Frontend,
         upstream: upstream.transport,
-        guard: new CallGuard(cors, token, allowedMethods),
+        guard,
         logger,
         stats,
       }),
@@ -130,12 +146,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         cors.answerPreflight(req.headers, res);
         return;
       }
+      if (req.httpVersionMajor === 1) {
+        const route = fastPath.route(req.method, req.url, req.headers, true);
+        if (route !== undefined) {
+          proxy.handle(route, new Http1Downstream(req as IncomingMessage, res as ServerResponse));
+          return;
+        }
+      }
       cors.grant(req.headers, res);
       handler(req, res);
     },
     {
       port,
       host,
+      onStream: (stream, headers) => {
+        const route = fastPath.route(headers[":method"], headers[":path"], headers, false);
+        if (route === undefined) return false;
+        proxy.handle(route, new Http2Downstream(stream, headers, !route.web));
+        return true;
+      },
       tls: options.tls && { cert: toPem(options.tls.cert), key: toPem(options.tls.key) },
     },
   ).catch((e: unknown) => {
@@ -162,6 +191,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       closing ??= (async () => {
         // Ends open handlers; their upstream calls are cancelled with them.
         shutdown.abort();
+        proxy.close();
         await server.close();
         upstream.close();
         logger.info?.("gateway closed", { url });

@@ -1,11 +1,11 @@
 export { type AllowedOrigins, CorsPolicy } from "./cors.js";
-export type { GatewayStats } from "./forward.js";
 export {
   defaultMaxMessageBytes,
   type Gateway,
   type GatewayOptions,
   startGateway,
 } from "./gateway.js";
+export type { GatewayStats } from "./gateway-stats.js";
 export { createStreamLogger, type GatewayLogger, type LogLevel, silentLogger } from "./logger.js";
 export {
   frontendMethodNames,

@@ -7,6 +7,15 @@ export type RequestListener = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+/**
+ * Takes an HTTP/2 stream before Node's compatibility layer wraps it in a
+ * request and a response; returns false to leave it to the request listener.
+ */
+export type StreamInterceptor = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+) => boolean;
+
 export interface ListeningServer {
   readonly port: number;
   readonly address: string;
@@ -32,6 +41,7 @@ export async function listen(
     port: number;
     host: string;
     tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+    onStream?: StreamInterceptor;
   },
 ): Promise<ListeningServer> {
   const sockets = new Set<net.Socket>();
@@ -50,11 +60,13 @@ export async function listen(
       listener as never,
     );
     trackSessions(secure);
+    if (options.onStream) interceptStreams(secure, options.onStream);
     outer = secure;
   } else {
     const h2 = http2.createServer(listener as never);
     const h1 = http.createServer(listener as never);
     trackSessions(h2);
+    if (options.onStream) interceptStreams(h2, options.onStream);
     closers.push(() => h1.closeAllConnections());
     outer = net.createServer((socket) => routeByPreface(socket, h1, h2));
   }
@@ -86,6 +98,32 @@ export async function listen(
       return closing;
     },
   };
+}
+
+/**
+ * Puts `onStream` in front of the compatibility layer's own "stream"
+ * listener (which makes the request/response pair), so that streams the
+ * interceptor takes cost no compat objects. If Node's internals ever look
+ * different, the interceptor is left out and every stream takes the
+ * request listener.
+ */
+function interceptStreams(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  onStream: StreamInterceptor,
+): void {
+  const listeners = server.listeners("stream");
+  const compat = listeners[0];
+  if (listeners.length !== 1 || typeof compat !== "function") return;
+  server.removeListener("stream", compat as never);
+  const onServerStream = (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: string[],
+  ) => {
+    if (!onStream(stream, headers)) compat.call(server, stream, headers, flags, rawHeaders);
+  };
+  server.on("stream", onServerStream);
 }
 
 function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
