@@ -1,7 +1,9 @@
 // 10,000 subscribe/unsubscribe cycles of watchTask in a child process run
 // with --expose-gc: the emulator sees every stream it was sent cancelled and
 // holds none open afterwards, and the client's heap after GC is back near
-// its baseline, not grown with the number of cycles.
+// its baseline, not grown with the number of cycles. Then the same cycles
+// with a watch budget of 0 (every watch served by the session's ListTask
+// poll): no WatchTask at all, no stream left open, no heap growth.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
@@ -97,6 +99,45 @@ it(`${CYCLES} watchTask subscribe/unsubscribe cycles leave no stream open and no
   // The task is still running: no cycle ended it.
   expect((await session.getTask(task.id)).state).toBe(1);
   // Heap back near the baseline, and flat between the half and the end.
+  expect(figures.end).toBeLessThan(figures.baseline + 5 * MB);
+  expect(figures.end - figures.mid).toBeLessThan(2.5 * MB);
+});
+
+it(`${CYCLES} polled watchTask cycles (budget 0) open no WatchTask, leave no stream open, no heap growth`, async () => {
+  const session = await connection.createSession({ application: "held" });
+  const task = await session.createTask();
+  await waitFor(async () => (await session.getTask(task.id)).state === 1, "the task to run");
+  const before = emulator.stats();
+  const { code, stdout, stderr } = await runChild([
+    emulator.url,
+    session.id,
+    task.id,
+    String(CYCLES),
+    "20",
+    "0",
+  ]);
+  expect(code, stderr).toBe(0);
+  const figures = JSON.parse(stdout.trim().split("\n").at(-1) as string) as {
+    baseline: number;
+    mid: number;
+    end: number;
+    ms: number;
+  };
+  await waitFor(() => emulator.stats().openStreams === 0, "no open streams");
+  const after = emulator.stats();
+  const lists = (after.calls.ListTask ?? 0) - (before.calls.ListTask ?? 0);
+  console.info(
+    `polled watch cycles: ${lists} ListTask polls; heap baseline ${(figures.baseline / MB).toFixed(1)} MB, ` +
+      `after ${CYCLES / 2} ${(figures.mid / MB).toFixed(1)} MB, after ${CYCLES} ` +
+      `${(figures.end / MB).toFixed(1)} MB; ${figures.ms} ms`,
+  );
+  expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBe(0);
+  // Polls are shared: fewer than one per cycle, and every stream was a poll.
+  expect(lists).toBeGreaterThan(0);
+  expect(lists).toBeLessThan(CYCLES);
+  expect(after.streamsStarted - before.streamsStarted).toBe(lists);
+  expect(after.openStreams).toBe(0);
+  expect((await session.getTask(task.id)).state).toBe(1);
   expect(figures.end).toBeLessThan(figures.baseline + 5 * MB);
   expect(figures.end - figures.mid).toBeLessThan(2.5 * MB);
 });
