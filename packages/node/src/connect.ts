@@ -81,9 +81,30 @@ export async function connectWithContext(
 }
 
 function transportOptions(options: NodeConnectOptions): NodeTransportOptions {
-  const { caFile, ca, certFile, cert, keyFile, key, maxMessageBytes, http2, interceptors } =
-    options;
-  return { caFile, ca, certFile, cert, keyFile, key, maxMessageBytes, http2, interceptors };
+  const {
+    caFile,
+    ca,
+    certFile,
+    cert,
+    keyFile,
+    key,
+    maxMessageBytes,
+    http2,
+    interceptors,
+    transport,
+  } = options;
+  return {
+    caFile,
+    ca,
+    certFile,
+    cert,
+    keyFile,
+    key,
+    maxMessageBytes,
+    http2,
+    interceptors,
+    transport,
+  };
 }
 
 function coreOptions(options: NodeConnectOptions): ConnectionOptions {
@@ -97,6 +118,7 @@ function coreOptions(options: NodeConnectOptions): ConnectionOptions {
     maxMessageBytes: _max,
     http2: _http2,
     interceptors: _interceptors,
+    transport: _transport,
     contextFile: _contextFile,
     contextName: _contextName,
     env: _env,
