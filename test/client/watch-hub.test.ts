@@ -185,8 +185,8 @@ describe("watchTask past the stream budget", () => {
     await waitFor(() => gates.size === 1, "the task running");
     const before = h.sent.WatchTask ?? 0;
     const unknown = (await rejection(
-      new Promise((resolve, reject) =>
-        session.watchTask("4242").subscribe({ complete: resolve, error: reject }),
+      new Promise<void>((resolve, reject) =>
+        session.watchTask("4242").subscribe({ complete: () => resolve(), error: reject }),
       ),
     )) as FlameError;
     expect(FlameError.is(unknown)).toBe(true);
@@ -194,28 +194,28 @@ describe("watchTask past the stream budget", () => {
 
     const ac = new AbortController();
     const aborted = rejection(
-      new Promise((resolve, reject) =>
+      new Promise<void>((resolve, reject) =>
         session
           .watchTask(ids[0] as string, { signal: ac.signal })
-          .subscribe({ next: () => ac.abort(), complete: resolve, error: reject }),
+          .subscribe({ next: () => ac.abort(), complete: () => resolve(), error: reject }),
       ),
     );
     expect(await aborted).toMatchObject({ kind: "cancelled" });
 
     const deadline = await rejection(
-      new Promise((resolve, reject) =>
+      new Promise<void>((resolve, reject) =>
         session
           .watchTask(ids[0] as string, { timeoutMs: 50 })
-          .subscribe({ complete: resolve, error: reject }),
+          .subscribe({ complete: () => resolve(), error: reject }),
       ),
     );
     expect(deadline).toMatchObject({ kind: "deadline-exceeded" });
 
     const seen: Task[] = [];
-    const closed = new Promise((resolve, reject) =>
+    const closed = new Promise<void>((resolve, reject) =>
       session
         .watchTask(ids[0] as string)
-        .subscribe({ next: (t) => seen.push(t), complete: resolve, error: reject }),
+        .subscribe({ next: (t) => seen.push(t), complete: () => resolve(), error: reject }),
     );
     await waitFor(() => seen.length > 0, "the current state");
     await c.close();

@@ -89,11 +89,6 @@ export class WatchHub {
     );
   }
 
-  /** Dedicated streams in use. */
-  get openStreams(): number {
-    return this.streams;
-  }
-
   /** Takes a dedicated-stream slot if one is free; `release()` gives it back. */
   tryAcquire(): boolean {
     if (this.streams >= this.maxStreams) return false;
@@ -113,8 +108,7 @@ export class WatchHub {
     subscriber: Subscriber<Task>,
     initial: Task | undefined,
   ): TeardownLogic {
-    if (this.tryAcquire())
-      return new DedicatedWatch(this, subscriber).start(sessionId, taskId, options, initial);
+    if (this.tryAcquire()) return this.dedicated(sessionId, taskId, options, subscriber, initial);
     if (this.rpc.closed) {
       subscriber.error(closedError("WatchTask"));
       return;
@@ -130,58 +124,44 @@ export class WatchHub {
     return poll.add(taskId, subscriber, options, initial);
   }
 
-  /** @internal A poll with no subscribers left. */
-  forget(poll: SessionPoll): void {
-    if (this.polls.get(poll.key) === poll) this.polls.delete(poll.key);
-  }
-}
-
-/** One subscription with a WatchTask stream of its own. */
-class DedicatedWatch implements Unsubscribable {
-  private held = true;
-  private scope: Scope | undefined;
-
-  constructor(
-    private readonly hub: WatchHub,
-    private readonly subscriber: Subscriber<Task>,
-  ) {}
-
-  start(
+  /** A watch with a WatchTask stream of its own; its slot is freed as soon as it ends. */
+  private dedicated(
     sessionId: string,
     taskId: string,
     options: WatchTaskOptions | undefined,
+    subscriber: Subscriber<Task>,
     initial: Task | undefined,
-  ): this {
-    const scope = this.hub.rpc.scope(options);
-    this.scope = scope;
-    const subscriber = this.subscriber;
-    followTask(this.hub.rpc, sessionId, taskId, (task) => subscriber.next(task), {
+  ): TeardownLogic {
+    const scope = this.rpc.scope(options);
+    let held = true;
+    const free = () => {
+      if (held) this.streams--;
+      held = false;
+    };
+    followTask(this.rpc, sessionId, taskId, (task) => subscriber.next(task), {
       scope,
       headers: options?.headers,
       initial,
       maxResumes: options?.maxResumes,
     }).then(
       () => {
-        this.free();
+        free();
         subscriber.complete();
       },
       (err: unknown) => {
-        this.free();
+        free();
         subscriber.error(err);
       },
     );
-    return this;
+    return () => {
+      free();
+      scope.dispose();
+    };
   }
 
-  unsubscribe(): void {
-    this.free();
-    this.scope?.dispose();
-  }
-
-  private free(): void {
-    if (!this.held) return;
-    this.held = false;
-    this.hub.release();
+  /** @internal A poll with no subscribers left. */
+  forget(poll: SessionPoll): void {
+    if (this.polls.get(poll.key) === poll) this.polls.delete(poll.key);
   }
 }
 
@@ -514,9 +494,5 @@ function timeOut(watch: PolledWatch): void {
 
 /** Watches with other headers (auth) get a poll of their own. */
 function headersKey(headers: HeadersInit): string {
-  const parts: string[] = [];
-  new Headers(headers).forEach((value, name) => {
-    parts.push(`${name}:${value}`);
-  });
-  return parts.join("\n");
+  return JSON.stringify([...new Headers(headers)]);
 }
