@@ -68,16 +68,20 @@ const plainKeys = [
 ] as const;
 const schemaKeys = ["input", "output", "commonData"] as const;
 
-/** Copies `keys` that are not undefined (optional fields stay absent, not `undefined`). */
-function copyDefined<K extends string>(
-  target: Partial<Record<K, unknown>>,
+/**
+ * Copies `keys` that are not undefined (optional fields stay absent, not
+ * `undefined`) into `target`, and returns it.
+ */
+function copyDefined<K extends string, T extends Partial<Record<K, unknown>>>(
+  target: T,
   source: Partial<Record<K, unknown>>,
   keys: readonly K[],
   map: (value: never) => unknown = (value) => value,
-): void {
+): T {
   for (const key of keys) {
-    if (source[key] !== undefined) target[key] = map(source[key] as never);
+    if (source[key] !== undefined) (target as Record<K, unknown>)[key] = map(source[key] as never);
   }
+  return target;
 }
 
 /** The init object for `ApplicationSpecSchema`. */
@@ -110,7 +114,7 @@ export function toApplicationSpec(attrs: ApplicationAttributes) {
   copyDefined(spec, attrs, plainKeys);
   if (attrs.delayRelease !== undefined) spec.delayRelease = BigInt(Math.trunc(attrs.delayRelease));
   if (attrs.schema !== undefined) {
-    copyDefined((spec.schema = {}), attrs.schema, schemaKeys, schemaText);
+    spec.schema = copyDefined({}, attrs.schema, schemaKeys, schemaText);
   }
   return spec;
 }
@@ -128,6 +132,6 @@ export function toApplication(message: ApplicationMessage): Application {
   };
   copyDefined(app, spec, plainKeys);
   if (spec.delayRelease !== undefined) app.delayRelease = Number(spec.delayRelease);
-  if (spec.schema !== undefined) copyDefined((app.schema = {}), spec.schema, schemaKeys);
+  if (spec.schema !== undefined) app.schema = copyDefined({}, spec.schema, schemaKeys);
   return app;
 }

@@ -31,7 +31,7 @@ export interface FlameNode {
   lastHeartbeatTime: Date;
 }
 
-const none = new ResourceRequirement();
+const none = /* @__PURE__ */ new ResourceRequirement();
 
 export function toExecutor(message: ExecutorMessage): Executor {
   const executor: Executor = {

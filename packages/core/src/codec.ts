@@ -18,8 +18,9 @@ const identity: Codec<Uint8Array> = {
 };
 
 // One encoder/decoder for the process: codecs sit on the hot path of bulk runs.
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// Marked pure so that a bundle that uses none of these codecs drops them.
+const encoder = /* @__PURE__ */ new TextEncoder();
+const decoder = /* @__PURE__ */ new TextDecoder("utf-8", { fatal: true });
 
 const utf8: Codec<string> = {
   encode: (value) => encoder.encode(value),
@@ -49,9 +50,13 @@ function jsonCodec<T>(): Codec<T> {
   };
 }
 
-const bytesPair: TaskCodec<Uint8Array, Uint8Array> = { input: identity, output: identity };
+/** @internal The default codecs (`codecs.bytes`), without the others. */
+export const bytesCodec: TaskCodec<Uint8Array, Uint8Array> = { input: identity, output: identity };
 const stringPair: TaskCodec<string, string> = { input: utf8, output: utf8 };
-const jsonPair: TaskCodec<unknown, unknown> = { input: jsonCodec(), output: jsonCodec() };
+const jsonPair: TaskCodec<unknown, unknown> = {
+  input: /* @__PURE__ */ jsonCodec(),
+  output: /* @__PURE__ */ jsonCodec(),
+};
 
 /**
  * Ready-made codecs. `bytes` is the default (flame-rs passes `Bytes`);
@@ -59,7 +64,7 @@ const jsonPair: TaskCodec<unknown, unknown> = { input: jsonCodec(), output: json
  * and most Python services speak).
  */
 export const codecs = {
-  bytes: bytesPair,
+  bytes: bytesCodec,
   string: stringPair,
   json<In = unknown, Out = unknown>(): TaskCodec<In, Out> {
     return jsonPair as TaskCodec<In, Out>;

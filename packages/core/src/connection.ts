@@ -6,7 +6,7 @@ import type { CallOptions } from "./call-options.js";
 import type { Executor, FlameNode } from "./cluster.js";
 import { toExecutor, toNode } from "./cluster.js";
 import type { TaskCodec } from "./codec.js";
-import { codecs } from "./codec.js";
+import { bytesCodec } from "./codec.js";
 import { inputError, resultError } from "./errors.js";
 import { Frontend } from "./gen/flame/v1/frontend_pb.js";
 import type { Result, Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
@@ -56,7 +56,7 @@ export interface SessionAttributes<In = Uint8Array, Out = Uint8Array> {
   codec?: TaskCodec<In, Out>;
 }
 
-const utf8 = new TextEncoder();
+const utf8 = /* @__PURE__ */ new TextEncoder();
 
 /**
  * A client of one Flame cluster over any Connect transport (gRPC over
@@ -333,7 +333,7 @@ export class Connection {
       this.rpc,
       this,
       message,
-      codec ?? (codecs.bytes as unknown as TaskCodec<In, Out>),
+      codec ?? (bytesCodec as unknown as TaskCodec<In, Out>),
     );
   }
 }

@@ -127,7 +127,8 @@ export function kindOfCode(code: Code, message: string): FlameErrorKind {
   }
 }
 
-function isFetchFailure(message: string): boolean {
+/** A browser's words for a connection that failed ("Failed to fetch" and kin). */
+export function isFetchFailure(message: string): boolean {
   const lower = message.toLowerCase();
   return (
     lower.includes("failed to fetch") ||
@@ -136,18 +137,12 @@ function isFetchFailure(message: string): boolean {
   );
 }
 
-const describeKind: Record<FlameErrorKind, string> = {
-  "not-found": "not found",
-  "already-exists": "already exists",
+// The kind in words, where its name does not say it well enough ("not-found"
+// is "not found").
+const describeKind: Partial<Record<FlameErrorKind, string>> = {
   "invalid-config": "invalid configuration",
-  "invalid-state": "invalid state",
   internal: "internal error",
   unavailable: "server unavailable",
-  cancelled: "cancelled",
-  "deadline-exceeded": "deadline exceeded",
-  "permission-denied": "permission denied",
-  unauthenticated: "unauthenticated",
-  "invalid-input": "invalid input",
 };
 
 /**
@@ -161,13 +156,16 @@ export function toFlameError(err: unknown, method: string): FlameError {
   const kind = kindOfCode(ce.code, ce.rawMessage);
   const serverMessage = ce.rawMessage || undefined;
   const detail = serverMessage ? `: ${serverMessage}` : "";
-  return new FlameError(`${method} failed (${describeKind[kind]})${detail}`, {
-    kind,
-    method,
-    serverMessage,
-    code: ce.code,
-    cause: err,
-  });
+  return new FlameError(
+    `${method} failed (${describeKind[kind] ?? kind.replace("-", " ")})${detail}`,
+    {
+      kind,
+      method,
+      serverMessage,
+      code: ce.code,
+      cause: err,
+    },
+  );
 }
 
 /** An in-band `Result` with `return_code < 0` (application calls). */

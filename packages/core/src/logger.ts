@@ -16,20 +16,16 @@ export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error
 
 /** A console logger printing `level` and above, prefixed with "flame". */
 export function consoleLogger(level: LogLevel = "info"): Logger {
-  const min = rank[level];
-  const at =
-    (l: LogLevel, print: (...args: unknown[]) => void) =>
-    (message: string, fields?: Record<string, unknown>) => {
-      if (rank[l] < min) return;
-      if (fields === undefined) print(`[flame] ${l} ${message}`);
-      else print(`[flame] ${l} ${message}`, fields);
-    };
-  return {
-    debug: at("debug", console.debug),
-    info: at("info", console.info),
-    warn: at("warn", console.warn),
-    error: at("error", console.error),
-  };
+  const logger = { ...silentLogger };
+  for (const l of Object.keys(rank) as LogLevel[]) {
+    if (rank[l] < rank[level]) continue;
+    const print = console[l];
+    logger[l] = (message, fields) =>
+      fields === undefined
+        ? print(`[flame] ${l} ${message}`)
+        : print(`[flame] ${l} ${message}`, fields);
+  }
+  return logger;
 }
 
 function isLevel(value: unknown): value is LogLevel {

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { FlameError } from "./errors.js";
+import { FlameError, isFetchFailure } from "./errors.js";
 
 /**
  * Retry policy for idempotent reads (Get*, List*, and re-subscribing a
@@ -36,11 +36,7 @@ export function isTransient(err: unknown): boolean {
   // connect-node reports a connection reset under a call in flight
   // (ECONNRESET) as Aborted; kindOfCode already calls it "unavailable".
   if (err.code === Code.Unavailable || err.code === Code.Aborted) return true;
-  if (err.code === Code.Unknown) {
-    const m = err.rawMessage.toLowerCase();
-    return m.includes("failed to fetch") || m.includes("networkerror") || m.includes("load failed");
-  }
-  return false;
+  return err.code === Code.Unknown && isFetchFailure(err.rawMessage);
 }
 
 /**

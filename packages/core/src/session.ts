@@ -3,7 +3,7 @@ import type { RunAllOptions, RunManyOptions, RunProgress } from "./bulk.js";
 import { runAll, runMany } from "./bulk.js";
 import type { CallOptions } from "./call-options.js";
 import type { TaskCodec } from "./codec.js";
-import { codecs } from "./codec.js";
+import { bytesCodec } from "./codec.js";
 import { FlameError } from "./errors.js";
 import type { Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
 import { SessionState, TaskState } from "./gen/flame/v1/types_pb.js";
@@ -295,4 +295,4 @@ const emptySession = {} as SessionMessage;
 function noop() {}
 
 /** The default codecs of a session. */
-export const defaultCodec = codecs.bytes;
+export const defaultCodec = bytesCodec;

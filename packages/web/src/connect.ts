@@ -75,31 +75,30 @@ function binaryGrpcWeb(protocol: "grpc-web" | "connect"): TransportFactory {
 }
 
 function parseBaseUrl(url: string): string {
+  const bad = (why: string, cause?: unknown) =>
+    invalidConfig(`invalid Flame URL "${url}": ${why}`, cause);
+  const trimmed = url.trim();
   // "host:port" parses as a URL whose scheme is "host:"; catch it first.
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url.trim())) {
-    throw invalidConfig(
-      `invalid Flame URL "${url}": give an absolute http:// or https:// URL, e.g. "http://${url.trim() || "localhost:8080"}"`,
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    throw bad(
+      `give an absolute http:// or https:// URL, e.g. "http://${trimmed || "localhost:8080"}"`,
     );
   }
   let parsed: URL;
   try {
-    parsed = new URL(url.trim());
+    parsed = new URL(trimmed);
   } catch (cause) {
-    throw invalidConfig(`invalid Flame URL "${url}": ${String(cause)}`, cause);
+    throw bad(String(cause), cause);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw invalidConfig(
-      `invalid Flame URL "${url}": a browser reaches Flame over http: or https:, not ${parsed.protocol}`,
-    );
+  if (!/^https?:$/.test(parsed.protocol)) {
+    throw bad(`a browser reaches Flame over http: or https:, not ${parsed.protocol}`);
   }
   // Connect appends "/flame.v1.Frontend/Method"; a trailing slash would double it.
   return parsed.href.replace(/\/+$/, "");
 }
 
 function needsFull(what: string): FlameError {
-  return invalidConfig(
-    `${what} needs \`connect\` from "@flame-ts/web/connect-protocol" (or a \`transport\` such as createConnectTransport from "@connectrpc/connect-web")`,
-  );
+  return invalidConfig(`${what} needs "@flame-ts/web/connect-protocol" or a \`transport\``);
 }
 
 export function invalidConfig(message: string, cause?: unknown): FlameError {

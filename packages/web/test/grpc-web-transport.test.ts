@@ -33,8 +33,30 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-function rawClient() {
-  return createClient(Frontend, createBinaryGrpcWebTransport({ baseUrl: emulator.url }));
+function rawClient(fetchImpl?: typeof fetch) {
+  return createClient(
+    Frontend,
+    createBinaryGrpcWebTransport({
+      baseUrl: emulator.url,
+      ...(fetchImpl ? { fetch: fetchImpl } : {}),
+    }),
+  );
+}
+
+/** A fetch whose response body arrives re-cut into chunks of `size` bytes, minus `drop` at the end. */
+function rechunkingFetch(size: number, drop = 0): typeof fetch {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const kept = bytes.subarray(0, Math.max(0, bytes.length - drop));
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < kept.length; i += size) controller.enqueue(kept.slice(i, i + size));
+        controller.close();
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
 }
 
 describe("createBinaryGrpcWebTransport", () => {
@@ -108,6 +130,56 @@ describe("createBinaryGrpcWebTransport", () => {
       const err = await done;
       expect((err as ConnectError).code).toBe(Code.Canceled);
       await vi.waitFor(() => expect(emulator.stats().streamsCancelled).toBeGreaterThan(before));
+    } finally {
+      emulator.resume();
+    }
+  });
+
+  it("reads frames cut across chunks anywhere", async () => {
+    const session = await flame.createSession({ application: "flmping" });
+    const made = await session.runAll([new Uint8Array([1]), new Uint8Array([2])]);
+    for (const size of [1, 2, 3, 7]) {
+      const tasks = [];
+      for await (const t of rawClient(rechunkingFetch(size)).listTask({ sessionId: session.id })) {
+        tasks.push(t.metadata?.id);
+      }
+      expect(tasks.sort()).toEqual(made.map((r) => r.taskId).sort());
+      const one = await rawClient(rechunkingFetch(size)).getTask({
+        sessionId: session.id,
+        taskId: made[0]?.taskId ?? "",
+      });
+      expect(one.status?.state).toBe(made[0]?.state);
+    }
+  });
+
+  it("fails a body cut in the middle of a frame", async () => {
+    const session = await flame.createSession({ application: "flmping" });
+    const err = await rawClient(rechunkingFetch(4, 3))
+      .getSession({ sessionId: session.id })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).not.toBe(Code.Canceled);
+  });
+
+  it("aborts with the caller's reason while a deadline is also set", async () => {
+    const session = await flame.createSession({ application: "flmping" });
+    emulator.pause();
+    try {
+      const task = await session.createTask();
+      const ac = new AbortController();
+      const done = (async () => {
+        for await (const _ of rawClient().watchTask(
+          { sessionId: session.id, taskId: task.id },
+          { signal: ac.signal, timeoutMs: 60_000 },
+        )) {
+          // nothing arrives while paused
+        }
+      })().catch((e: unknown) => e);
+      await vi.waitFor(() => expect(emulator.stats().openStreams).toBeGreaterThan(0));
+      ac.abort(new Error("user left"));
+      const err = (await done) as ConnectError;
+      expect(err.code).toBe(Code.Canceled);
+      expect(err.message).toContain("user left");
     } finally {
       emulator.resume();
     }
