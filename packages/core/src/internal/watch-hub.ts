@@ -115,13 +115,13 @@ export class WatchHub {
     }
     const headers = options?.headers;
     const key = headers === undefined ? sessionId : `${sessionId}\n${headersKey(headers)}`;
-    let poll = this.polls.get(key);
-    if (poll === undefined) {
-      poll = new SessionPoll(this, key, sessionId, headers);
-      this.polls.set(key, poll);
-      poll.start();
-    }
-    return poll.add(taskId, subscriber, options, initial);
+    const existing = this.polls.get(key);
+    const poll = existing ?? new SessionPoll(this, key, sessionId, headers);
+    if (existing === undefined) this.polls.set(key, poll);
+    const watch = poll.add(taskId, subscriber, options, initial);
+    // Started after the first watch joined, so its first round covers it.
+    if (existing === undefined) poll.start();
+    return watch;
   }
 
   /** A watch with a WatchTask stream of its own; its slot is freed as soon as it ends. */
