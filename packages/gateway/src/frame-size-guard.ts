@@ -55,7 +55,9 @@ export class FrameSizeGuard {
         this.#held += take;
         pos += take;
         if (this.#held < 5) {
-          // Incomplete header: hold it back with whatever this chunk added.
+          // Incomplete header: hold it back with whatever this chunk added
+          // (a held prefix stays held too).
+          if (start === 0 && prefix !== undefined) return empty;
           end = start;
           break;
         }
@@ -83,6 +85,7 @@ export class FrameSizeGuard {
 
   /** Bytes held back at the end of the body (a truncated header), to pass on as they are. */
   flush(): Buffer {
+    if (this.violation !== undefined) return empty;
     const held = this.#held;
     this.#held = 0;
     return held === 0 ? empty : Buffer.from(this.#header.subarray(0, held));

@@ -7,12 +7,14 @@ import {
 } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core";
 
-export type Protocol = "grpc-web" | "connect" | "connect-json" | "grpc";
+export type Protocol = "grpc-web" | "grpc-web-h2" | "connect" | "connect-json" | "grpc";
 
 export function transportFor(protocol: Protocol, baseUrl: string): Transport {
   switch (protocol) {
     case "grpc-web":
       return createGrpcWebTransport({ baseUrl, httpVersion: "1.1" });
+    case "grpc-web-h2":
+      return createGrpcWebTransport({ baseUrl, httpVersion: "2" });
     case "connect":
       return createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true });
     case "connect-json":
