@@ -8,11 +8,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
  */
 export class Scope {
   readonly controller = new AbortController();
-  private readonly children = new Set<Scope>();
+  // Made on the first child: most scopes (one call, one watch attempt) have none.
+  private children: Set<Scope> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private external: AbortSignal | undefined;
   private parent: Scope | undefined;
-  private readonly onExternalAbort = () => this.abort(this.external?.reason);
 
   /**
    * A child of `parent`, also aborted by `signal` (the caller's), and by a
@@ -25,6 +25,7 @@ export class Scope {
         return;
       }
       this.parent = parent;
+      parent.children ??= new Set();
       parent.children.add(this);
     }
     if (signal !== undefined) {
@@ -33,7 +34,8 @@ export class Scope {
         return;
       }
       this.external = signal;
-      signal.addEventListener("abort", this.onExternalAbort, { once: true });
+      // The scope is its own listener (handleEvent): no closure per scope.
+      signal.addEventListener("abort", this, { once: true });
     }
     if (timeoutMs !== undefined && timeoutMs > 0) {
       this.timer = setTimeout(
@@ -41,6 +43,11 @@ export class Scope {
         timeoutMs,
       );
     }
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.abort(this.external?.reason);
   }
 
   get signal(): AbortSignal {
@@ -56,8 +63,10 @@ export class Scope {
   abort(reason?: unknown): void {
     this.release();
     if (!this.controller.signal.aborted) this.controller.abort(reason);
-    for (const child of this.children) child.abort(this.controller.signal.reason);
-    this.children.clear();
+    const children = this.children;
+    this.children = undefined;
+    if (children !== undefined)
+      for (const child of children) child.abort(this.controller.signal.reason);
   }
 
   /** The work is over: stop listening, abort what still runs under it. */
@@ -68,16 +77,17 @@ export class Scope {
   /** The work is over and nothing runs under it: forget it without aborting. */
   done(): void {
     this.release();
-    for (const child of this.children) child.done();
-    this.children.clear();
+    const children = this.children;
+    this.children = undefined;
+    if (children !== undefined) for (const child of children) child.done();
   }
 
   private release(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.external?.removeEventListener("abort", this.onExternalAbort);
+    this.external?.removeEventListener("abort", this);
     this.external = undefined;
-    this.parent?.children.delete(this);
+    this.parent?.children?.delete(this);
     this.parent = undefined;
   }
 }
