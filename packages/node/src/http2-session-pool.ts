@@ -46,7 +46,7 @@ export class PooledSession {
 
   constructor(
     readonly session: http2.ClientHttp2Session,
-    private readonly pool: Http2SessionPool,
+    readonly pool: Http2SessionPool,
   ) {
     (session as SessionWithEntry)[kEntry] = this;
     // Every session keeps an "error" listener for its whole life: Node
@@ -195,6 +195,13 @@ export class Http2SessionPool {
   readonly options: PoolOptions;
   private readonly sessions: PooledSession[] = [];
   private closedReason: ConnectError | undefined;
+  /**
+   * The stream limit the server last announced on any connection: a new
+   * connection still connecting is assumed to get the same. Unknown at
+   * first, when streams pile onto the first connection and Node queues
+   * them until the server's SETTINGS arrive.
+   */
+  knownLimit = Number.POSITIVE_INFINITY;
 
   constructor(
     /** The origin, e.g. `https://flame:8080`. */
@@ -237,8 +244,7 @@ export class Http2SessionPool {
     let leastBusy: PooledSession | undefined;
     for (const entry of this.sessions) {
       if (!entry.usable) continue;
-      // Still connecting: Node queues streams until the server's SETTINGS say how many fit.
-      if (!entry.settled || entry.active < entry.limit) return entry;
+      if (entry.active < (entry.settled ? entry.limit : this.knownLimit)) return entry;
       usable++;
       if (leastBusy === undefined || entry.active < leastBusy.active) leastBusy = entry;
     }
@@ -293,6 +299,7 @@ function onRemoteSettings(this: http2.ClientHttp2Session, settings: http2.Settin
   if (entry === undefined) return;
   entry.settled = true;
   entry.limit = settings.maxConcurrentStreams ?? unlimited;
+  entry.pool.knownLimit = entry.limit;
 }
 function onPingTick(entry: PooledSession): void {
   entry.onPingTick();

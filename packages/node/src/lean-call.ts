@@ -11,7 +11,13 @@ import {
   missingStatusError,
 } from "./grpc-status.js";
 import type { Http2SessionPool, PooledSession } from "./http2-session-pool.js";
-import { abortError, deadlineError, rstStreamError, streamFailure } from "./stream-errors.js";
+import {
+  abortError,
+  connectionLostError,
+  deadlineError,
+  rstStreamError,
+  streamFailure,
+} from "./stream-errors.js";
 
 /** What every call of one lean transport shares. */
 export interface LeanCallContext {
@@ -182,23 +188,30 @@ export abstract class LeanCall extends FrameReader {
    * before reading it all): the stream is then reset, as the answer is in.
    */
   onH2End(): void {
-    if (this.over) return;
-    this.decide();
+    // Without response headers this is Node ending a stream it destroyed:
+    // the "close" that follows tells why.
+    if (this.over || this.responseHeaders === undefined) return;
+    this.decide(this.entry?.session.destroyed === true);
+    // Only a request still being written needs a reset; otherwise Node
+    // closes the stream itself, and resetting every finished stream would
+    // look like a rapid-reset flood to the server.
     const stream = this.h2;
-    if (stream !== undefined && !stream.closed && !stream.destroyed) {
-      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    if (stream !== undefined && !stream.writableFinished && !stream.closed && !stream.destroyed) {
+      setImmediate(closeUnfinished, stream);
     }
   }
 
   /** @internal The stream closed: decide the outcome from what arrived, if not yet done. */
   onH2Close(): void {
-    this.entry?.release();
+    const entry = this.entry;
     this.entry = undefined;
+    entry?.release();
     if (this.over) return;
-    this.decide();
+    this.decide(entry?.session.destroyed === true);
   }
 
-  private decide(): void {
+  /** `connectionLost`: the stream closed because its whole connection went away. */
+  private decide(connectionLost = false): void {
     const rstCode = this.h2?.rstCode ?? 0;
     const trailers = this.responseTrailers;
     const headers = this.responseHeaders;
@@ -218,6 +231,11 @@ export abstract class LeanCall extends FrameReader {
     }
     if (this.streamError !== undefined) {
       this.fail(streamFailure(this.streamError, rstCode, this.ctx.baseUrl));
+      return;
+    }
+    if (connectionLost) {
+      // The socket closed under the stream (Node reports it as a CANCEL we never sent).
+      this.fail(connectionLostError(this.ctx.baseUrl));
       return;
     }
     if (headers !== undefined && !this.endOfFrames()) return;
@@ -255,6 +273,9 @@ function onClose(this: StreamWithCall): void {
   const call = this[kCall];
   this[kCall] = undefined;
   call?.onH2Close();
+}
+function closeUnfinished(stream: http2.ClientHttp2Stream): void {
+  if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 function onDeadline(call: LeanCall): void {
   call.onDeadlineReached();

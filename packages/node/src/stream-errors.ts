@@ -77,6 +77,14 @@ export function streamFailure(err: unknown, rstCode: number, baseUrl: string): C
   return describeTlsFailure(lost, baseUrl) ?? lost;
 }
 
+/** The error for a call whose connection closed before its answer was complete. */
+export function connectionLostError(baseUrl: string): ConnectError {
+  return new ConnectError(
+    `the connection to ${baseUrl} closed before the call finished`,
+    Code.Unavailable,
+  );
+}
+
 /** The error for a call whose signal was aborted: its reason, as Canceled unless it says otherwise. */
 export function abortError(signal: AbortSignal): ConnectError {
   const reason: unknown = signal.reason;
