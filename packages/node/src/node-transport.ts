@@ -42,7 +42,8 @@ export interface NodeTransportOptions extends TlsMaterialOptions {
    * open stream; unary and server-streaming methods (all Flame has).
    * `"connect-node"`: `createGrpcTransport` from `@connectrpc/connect-node`,
    * for anything the lean one lacks (client or bidi streaming, or to rule
-   * it out when chasing a problem).
+   * it out when chasing a problem). Default: the `FLAME_NODE_TRANSPORT`
+   * environment variable, else `"lean"`.
    */
   transport?: NodeTransportKind;
 }
@@ -87,13 +88,14 @@ export async function createNodeTransport(
       `maxMessageBytes must be a whole number of bytes from 1 to 4294967295, got ${maxBytes}`,
     );
   }
-  if (options.transport === "connect-node") {
+  // FLAME_NODE_TRANSPORT switches a whole program without a code change
+  // (e.g. to compare the two, or to rule the lean one out).
+  const kind = options.transport ?? (globalThis.process?.env?.FLAME_NODE_TRANSPORT || undefined);
+  if (kind === "connect-node") {
     return connectNodeTransport(endpoint, options, nodeOptions, maxBytes);
   }
-  if (options.transport !== undefined && options.transport !== "lean") {
-    throw configError(
-      `transport must be "lean" or "connect-node", got ${JSON.stringify(options.transport)}`,
-    );
+  if (kind !== undefined && kind !== "lean") {
+    throw configError(`transport must be "lean" or "connect-node", got ${JSON.stringify(kind)}`);
   }
   if (endpoint.tls) {
     nodeOptions.ALPNProtocols = ["h2"];

@@ -434,6 +434,21 @@ describe("interceptors and the connect-node fallback", () => {
     expect(server.requests[before]?.headers["user-agent"]).toMatch(/connect-es/);
   });
 
+  test("FLAME_NODE_TRANSPORT picks the default; the option wins over it", async () => {
+    const saved = process.env.FLAME_NODE_TRANSPORT;
+    process.env.FLAME_NODE_TRANSPORT = "connect-node";
+    try {
+      const before = server.requests.length;
+      await (await open()).client.getTask(request);
+      await (await open(server.url, { transport: "lean" })).client.getTask(request);
+      expect(server.requests[before]?.headers["user-agent"]).toMatch(/connect-es/);
+      expect(server.requests[before + 1]?.headers["user-agent"]).toMatch(/^flame-ts\//);
+    } finally {
+      if (saved === undefined) delete process.env.FLAME_NODE_TRANSPORT;
+      else process.env.FLAME_NODE_TRANSPORT = saved;
+    }
+  });
+
   test("an unknown transport name is a configuration error", async () => {
     const err = await createNodeTransport(server.url, { transport: "fetch" as never }).catch(
       (e: unknown) => e,
