@@ -17,8 +17,8 @@ export class FrameSizeGuard {
   frames = 0;
   /** Payload bytes still to come in the current frame. */
   #remaining = 0;
-  /** Bytes of a frame header that arrived at the end of a chunk. */
-  readonly #header = Buffer.alloc(5);
+  /** Bytes of a frame header that arrived at the end of a chunk (made on the first split). */
+  #header: Buffer | undefined;
   #held = 0;
 
   constructor(
@@ -31,7 +31,8 @@ export class FrameSizeGuard {
     if (this.violation !== undefined) return empty;
     const length = chunk.length;
     // Copied out now: the header buffer may take a later partial header.
-    const prefix = this.#held === 0 ? undefined : Buffer.from(this.#header.subarray(0, this.#held));
+    const prefix =
+      this.#held === 0 ? undefined : Buffer.from((this.#header as Buffer).subarray(0, this.#held));
     let pos = 0;
     // Where the forwardable part of this chunk ends.
     let end = length;
@@ -51,7 +52,9 @@ export class FrameSizeGuard {
         pos += 5;
       } else {
         const take = Math.min(5 - this.#held, length - pos);
-        chunk.copy(this.#header, this.#held, pos, pos + take);
+        this.#header ??= Buffer.alloc(5);
+        const header = this.#header;
+        chunk.copy(header, this.#held, pos, pos + take);
         this.#held += take;
         pos += take;
         if (this.#held < 5) {
@@ -62,8 +65,8 @@ export class FrameSizeGuard {
           break;
         }
         this.#held = 0;
-        flags = this.#header[0] as number;
-        size = this.#header.readUInt32BE(1);
+        flags = header[0] as number;
+        size = header.readUInt32BE(1);
       }
       this.frames++;
       if (!this.allowedFlags.includes(flags)) {
@@ -88,7 +91,7 @@ export class FrameSizeGuard {
     if (this.violation !== undefined) return empty;
     const held = this.#held;
     this.#held = 0;
-    return held === 0 ? empty : Buffer.from(this.#header.subarray(0, held));
+    return held === 0 ? empty : Buffer.from((this.#header as Buffer).subarray(0, held));
   }
 }
 
