@@ -107,17 +107,22 @@ export abstract class LeanCall extends FrameReader {
 
   /** The signal was aborted (EventListenerObject). */
   handleEvent(): void {
-    if (this.signal !== undefined) this.fail(abortError(this.signal));
+    if (this.signal !== undefined) this.fail(abortError(this.signal), true);
   }
 
-  /** End the call with `error`, resetting the stream with CANCEL if it is still open. */
-  protected fail(error: ConnectError): void {
+  /**
+   * End the call with `error`, resetting the stream with CANCEL if it is
+   * still open: at once for a cancel or deadline (`resetNow`), else on the
+   * next turn of the event loop, outside the stream's own event handlers.
+   */
+  protected fail(error: ConnectError, resetNow = false): void {
     if (this.over) return;
     this.settle();
     this.stopFrames();
     const stream = this.h2;
     if (stream !== undefined && !stream.closed && !stream.destroyed) {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
+      if (resetNow) stream.close(http2.constants.NGHTTP2_CANCEL);
+      else setImmediate(resetStream, stream);
     }
     this.onFailure(error);
   }
@@ -197,7 +202,7 @@ export abstract class LeanCall extends FrameReader {
     // look like a rapid-reset flood to the server.
     const stream = this.h2;
     if (stream !== undefined && !stream.writableFinished && !stream.closed && !stream.destroyed) {
-      setImmediate(closeUnfinished, stream);
+      setImmediate(resetStream, stream);
     }
   }
 
@@ -249,7 +254,7 @@ export abstract class LeanCall extends FrameReader {
   /** @internal */
   onDeadlineReached(): void {
     this.timer = undefined;
-    this.fail(deadlineError());
+    this.fail(deadlineError(), true);
   }
 }
 
@@ -274,8 +279,10 @@ function onClose(this: StreamWithCall): void {
   this[kCall] = undefined;
   call?.onH2Close();
 }
-function closeUnfinished(stream: http2.ClientHttp2Stream): void {
-  if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+// CANCEL, not NO_ERROR: Node holds a NO_ERROR close until the request is
+// written, which a server that stopped reading never lets happen.
+function resetStream(stream: http2.ClientHttp2Stream): void {
+  if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
 }
 function onDeadline(call: LeanCall): void {
   call.onDeadlineReached();

@@ -107,7 +107,7 @@ export class LeanStreamCall
 
   /** The reader stopped early: cancel the stream now rather than when the server ends it. */
   return(): Promise<IteratorResult<Message>> {
-    if (!this.over) this.fail(new ConnectError("the stream was abandoned", Code.Canceled));
+    if (!this.over) this.fail(new ConnectError("the stream was abandoned", Code.Canceled), true);
     this.queue.length = 0;
     this.failure = undefined;
     this.ended = true;
