@@ -1,14 +1,8 @@
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { BinaryReader, base64Decode } from "@bufbuild/protobuf/wire";
 import type { Transport } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  headerGrpcStatus,
-  trailerFlag,
-  trailerParse,
-  validateResponse,
-  validateTrailer,
-} from "@connectrpc/connect/protocol-grpc-web";
 
 /** Options of {@link createBinaryGrpcWebTransport}. */
 export interface BinaryGrpcWebTransportOptions {
@@ -24,9 +18,8 @@ export interface BinaryGrpcWebTransportOptions {
  * connect-web's transport also carries the JSON format, which pulls
  * @bufbuild/protobuf's JSON reader and writer into every page even when
  * binary is used, and the interceptor machinery, which `connect()` has no
- * use for. Status codes, trailers and error details are read with
- * connect's own gRPC-Web helpers. For JSON, interceptors or the Connect
- * protocol, use one of connect-web's transports (`transport` option).
+ * use for. For JSON, interceptors or the Connect protocol, use one of
+ * connect-web's transports (`transport` option).
  */
 export function createBinaryGrpcWebTransport(options: BinaryGrpcWebTransportOptions): Transport {
   /**
@@ -46,25 +39,32 @@ export function createBinaryGrpcWebTransport(options: BinaryGrpcWebTransportOpti
     const deadline = timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined;
     const sig = callSignal(signal, deadline);
     try {
-      const headers = new Headers(header);
-      headers.set("content-type", "application/grpc-web+proto");
-      headers.set("x-grpc-web", "1");
-      if (!headers.has("x-user-agent")) headers.set("x-user-agent", "flame-ts");
-      if (deadline !== undefined) headers.set("grpc-timeout", `${deadline}m`);
+      const sent = new Headers(header);
+      sent.set("content-type", "application/grpc-web+proto");
+      sent.set("x-grpc-web", "1");
+      if (!sent.has("x-user-agent")) sent.set("x-user-agent", "flame-ts");
+      if (deadline !== undefined) sent.set("grpc-timeout", `${deadline}m`);
       const response = await (options.fetch ?? globalThis.fetch)(
         `${options.baseUrl}/${method.parent.typeName}/${method.name}`,
         {
           method: "POST",
           redirect: "error",
-          headers,
+          headers: sent,
           signal: sig.signal,
           body: encode(method.input, input),
         },
       );
-      const { foundStatus, headerError } = validateResponse(response.status, response.headers);
+      const { status, headers } = response;
+      if (status < 200 || status > 299) {
+        // A proxy's answer, or a server that does not speak gRPC-Web.
+        const message = decodeURIComponent(headers.get("grpc-message") ?? `HTTP ${status}`);
+        throw new ConnectError(message, httpStatusCodes[status] ?? Code.Unknown, headers);
+      }
+      // A status among the headers: "trailers-only", an error (or an empty stream).
+      const headerError = statusError(headers);
       if (headerError !== undefined) throw headerError;
       const trailer = new Headers();
-      const messages = read(response, foundStatus, trailer, output, sig);
+      const messages = read(response, headers.has("grpc-status"), trailer, output, sig);
       return { header: response.headers, trailer, messages };
     } catch (err) {
       throw sig.fail(err);
@@ -153,9 +153,14 @@ async function* read<O extends DescMessage>(
         if (ended || trailersOnly || flags & 1) {
           throw new ConnectError("protocol error: unexpected frame", Code.Internal);
         }
-        if (flags & trailerFlag) {
+        if (flags & 128) {
+          // The trailer: "name: value" lines.
           ended = true;
-          for (const [key, value] of trailerParse(data)) trailer.set(key, value);
+          for (const line of new TextDecoder().decode(data).split("\r\n")) {
+            const colon = line.indexOf(":");
+            if (colon > 0)
+              trailer.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+          }
         } else {
           yield decode(output, data);
         }
@@ -164,17 +169,85 @@ async function* read<O extends DescMessage>(
     // fetch may end the body quietly when the call is aborted.
     call.signal?.throwIfAborted();
     if (!trailersOnly) {
-      if (!ended) {
-        // A grpc-status header without a trailer frame: not a gRPC-Web server.
-        const code = response.headers.has(headerGrpcStatus) ? Code.Unimplemented : Code.Unknown;
-        throw new ConnectError("missing trailer", code);
+      if (!ended) throw new ConnectError("missing trailer", Code.Unknown);
+      const err = statusError(trailer);
+      if (err !== undefined) {
+        for (const [key, value] of response.headers) err.metadata.append(key, value);
+        throw err;
       }
-      validateTrailer(trailer, response.headers);
+      if (!trailer.has("grpc-status")) {
+        throw new ConnectError("protocol error: missing status", Code.Internal);
+      }
     }
   } catch (err) {
     throw call.fail(err);
   } finally {
     call.done();
+  }
+}
+
+// gRPC's mapping of the HTTP statuses a proxy may answer with.
+const httpStatusCodes: Record<number, Code> = {
+  400: Code.Internal,
+  401: Code.Unauthenticated,
+  403: Code.PermissionDenied,
+  404: Code.Unimplemented,
+  429: Code.Unavailable,
+  502: Code.Unavailable,
+  503: Code.Unavailable,
+  504: Code.Unavailable,
+};
+
+/**
+ * The error a status reports (in the headers or the trailer), with the
+ * fields as its metadata; undefined for OK or no status. The protobuf
+ * `google.rpc.Status` in grpc-status-details-bin wins over grpc-status and
+ * grpc-message, and brings the error details.
+ */
+function statusError(fields: Headers): ConnectError | undefined {
+  const bin = fields.get("grpc-status-details-bin");
+  const grpcStatus = fields.get("grpc-status");
+  let code = Number.parseInt(grpcStatus ?? "0", 10);
+  let message = decodeURIComponent(fields.get("grpc-message") ?? "");
+  const details: { type: string; value: Uint8Array }[] = [];
+  if (bin !== null) {
+    // google.rpc.Status: code = 1, message = 2, repeated Any details = 3
+    // (Any: type_url = 1, value = 2).
+    code = 0;
+    message = "";
+    for (const [field, value] of fieldsOf(base64Decode(bin))) {
+      if (field === 1) code = value.int32();
+      else if (field === 2) message = value.string();
+      else if (field === 3) {
+        const detail: { type: string; value: Uint8Array } = { type: "", value: new Uint8Array(0) };
+        for (const [f, any] of fieldsOf(value.bytes())) {
+          if (f === 1) detail.type = any.string().replace(/.*\//, "");
+          else if (f === 2) detail.value = any.bytes();
+        }
+        details.push(detail);
+      }
+    }
+  } else if (code !== 0 && !(code in Code)) {
+    message = `invalid grpc-status: ${grpcStatus}`;
+    code = Code.Internal;
+  }
+  if (code === 0) return undefined;
+  const err = new ConnectError(message, code, fields);
+  err.details = details;
+  return err;
+}
+
+/**
+ * The fields of a protobuf message, in order: each number with the reader
+ * positioned at its value, which the caller must read (or it is skipped).
+ */
+function* fieldsOf(bytes: Uint8Array): Generator<[number, BinaryReader]> {
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    const start = reader.pos;
+    yield [field, reader];
+    if (reader.pos === start) reader.skip(wireType, field);
   }
 }
 

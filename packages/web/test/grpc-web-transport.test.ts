@@ -1,8 +1,10 @@
 // The built-in binary gRPC-Web transport, against the emulator over HTTP/1.1
 // (Node's fetch, like a browser's): unary and server-streaming calls through
 // the raw Connect client and through the API, error statuses (in a trailer
-// frame and trailers-only), deadlines, cancellation, and headers.
+// frame and trailers-only, with details), deadlines, cancellation, framing
+// across chunks, and headers.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
@@ -198,5 +200,70 @@ describe("createBinaryGrpcWebTransport", () => {
     );
     const err = await client.listApplication({}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);
+  });
+});
+
+// Answers a real server rarely gives (error details, proxies' HTTP errors,
+// odd statuses), crafted as fetch responses; the status headers are made by
+// connect's own gRPC encoder, so both sides agree on the format.
+describe("createBinaryGrpcWebTransport status handling", () => {
+  function answering(status: number, headers: Headers, body?: Uint8Array): typeof fetch {
+    return async () =>
+      new Response(body ? new Blob([body as BlobPart]) : null, { status, headers });
+  }
+  function trailerFrame(text: string): Uint8Array {
+    const bytes = new TextEncoder().encode(text);
+    const frame = new Uint8Array(5 + bytes.length);
+    frame[0] = 0x80;
+    new DataView(frame.buffer).setUint32(1, bytes.length);
+    frame.set(bytes, 5);
+    return frame;
+  }
+  async function listError(fetchImpl: typeof fetch): Promise<ConnectError> {
+    const client = createClient(
+      Frontend,
+      createBinaryGrpcWebTransport({ baseUrl: "http://127.0.0.1:9", fetch: fetchImpl }),
+    );
+    const err = await client.listApplication({}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    return err as ConnectError;
+  }
+
+  it("reads code, message and details from grpc-status-details-bin", async () => {
+    const sent = new ConnectError("no room: 100%", Code.ResourceExhausted);
+    sent.details = [{ type: "flame.v1.Hint", value: new Uint8Array([1, 2, 3]) }];
+    const headers = setTrailerStatus(
+      new Headers({ "content-type": "application/grpc-web+proto" }),
+      sent,
+    );
+    expect(headers.has("grpc-status-details-bin")).toBe(true);
+    const err = await listError(answering(200, headers));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(err.rawMessage).toBe("no room: 100%");
+    expect(err.details).toEqual([{ type: "flame.v1.Hint", value: new Uint8Array([1, 2, 3]) }]);
+  });
+
+  it("reads a percent-encoded status from a trailer frame", async () => {
+    const headers = new Headers({ "content-type": "application/grpc-web+proto", "x-hop": "1" });
+    const err = await listError(
+      answering(200, headers, trailerFrame("grpc-status: 5\r\ngrpc-message: no%20such%20task\r\n")),
+    );
+    expect(err.code).toBe(Code.NotFound);
+    expect(err.rawMessage).toBe("no such task");
+    expect(err.metadata.get("x-hop")).toBe("1");
+  });
+
+  it("maps a proxy's HTTP status, and rejects an unknown grpc-status", async () => {
+    expect((await listError(answering(503, new Headers()))).code).toBe(Code.Unavailable);
+    expect((await listError(answering(401, new Headers()))).code).toBe(Code.Unauthenticated);
+    const odd = await listError(answering(200, new Headers({ "grpc-status": "99" })));
+    expect(odd.code).toBe(Code.Internal);
+    expect(odd.rawMessage).toContain("invalid grpc-status: 99");
+  });
+
+  it("fails an answer with a trailer but no status", async () => {
+    const err = await listError(answering(200, new Headers(), trailerFrame("x-other: 1\r\n")));
+    expect(err.code).toBe(Code.Internal);
+    expect(err.rawMessage).toContain("missing status");
   });
 });
