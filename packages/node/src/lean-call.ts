@@ -78,14 +78,23 @@ export abstract class LeanCall extends FrameReader {
     header: HeaderInit | undefined,
     frame: Uint8Array,
   ): void {
-    let stream: StreamWithCall;
-    try {
-      const entry = this.ctx.pool.pick();
-      stream = entry.open(this.ctx.headers.forCall(this.method, timeoutMs, header));
-      this.entry = entry;
-    } catch (err) {
-      this.fail(err instanceof ConnectError ? err : streamFailure(err, 0, this.ctx.baseUrl));
-      return;
+    let stream: StreamWithCall | undefined;
+    for (let attempt = 0; stream === undefined; attempt++) {
+      let entry: PooledSession | undefined;
+      try {
+        entry = this.ctx.pool.pick();
+        stream = entry.open(this.ctx.headers.forCall(this.method, timeoutMs, header));
+        this.entry = entry;
+      } catch (err) {
+        // A connection can close between pick() and request() (a GOAWAY just
+        // arrived): give it up and try once more on another.
+        if (entry !== undefined && attempt === 0 && !(err instanceof ConnectError)) {
+          entry.draining = true;
+          continue;
+        }
+        this.fail(err instanceof ConnectError ? err : streamFailure(err, 0, this.ctx.baseUrl));
+        return;
+      }
     }
     this.h2 = stream;
     stream[kCall] = this;
