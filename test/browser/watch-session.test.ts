@@ -28,6 +28,7 @@ let emulator: Emulator;
 let page: Page;
 const gate = new Gate(); // holds the watchSession test's tasks
 const controlGate = new Gate(); // holds the control's tasks
+const budgetGate = new Gate(); // holds the default-budget test's tasks
 
 const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
   callPage<PageApi, K>(page, name, ...args);
@@ -42,6 +43,7 @@ beforeAll(async () => {
     applications: {
       gated: { description: "runs until the test opens the gate" },
       control: { description: "runs until the control test ends" },
+      budget: { description: "runs until the default-budget test opens its gate" },
     },
   });
   emulator.serve("gated", async ({ taskId }) => {
@@ -49,12 +51,14 @@ beforeAll(async () => {
     return `done ${taskId}`;
   });
   emulator.serve("control", () => controlGate.wait().then(() => "done"));
+  emulator.serve("budget", () => budgetGate.wait().then(() => "done"));
   page = await openPage(browser, site.origin);
 });
 
 afterAll(async () => {
   gate.open();
   controlGate.open();
+  budgetGate.open();
   await browser?.close();
   await emulator?.close();
   await site?.close();
@@ -63,7 +67,8 @@ afterAll(async () => {
 describe(`${TASKS} tasks watched from a browser over HTTP/1.1`, () => {
   it("control: one watchTask per task takes every connection and starves a unary call", async () => {
     expect(new URL(emulator.url).protocol).toBe("http:"); // no HTTP/2 for the browser
-    await call("startNaiveWatches", emulator.url, "control", TASKS);
+    // A budget above the browser's connections: one stream per watched task.
+    await call("startNaiveWatches", emulator.url, "control", TASKS, TASKS);
     await until(
       () => emulator.stats().openStreams >= BROWSER_CONNECTIONS,
       "the browser to fill its connections",
@@ -76,6 +81,37 @@ describe(`${TASKS} tasks watched from a browser over HTTP/1.1`, () => {
     await call("stopNaiveWatches");
     controlGate.open();
     await until(() => emulator.stats().openStreams === 0, "the naive watches to close");
+  });
+
+  it("watchTask per task within the web default budget keeps unary calls working", async () => {
+    // connect() from @flame-ts/web gives at most three watches a stream of
+    // their own; the other 47 share one ListTask poll.
+    await call("startNaiveWatches", emulator.url, "budget", TASKS);
+    await until(
+      async () => Object.keys(await call("naiveWatchStates")).length === TASKS,
+      "every watch to emit the current state",
+    );
+    // Every task is held, so every watch is live; a unary call still gets through.
+    const listed = await call("tryListApplications", emulator.url);
+    expect(listed).toEqual({ names: expect.arrayContaining(["budget"]) });
+    expect(emulator.stats().openStreams).toBeLessThan(BROWSER_CONNECTIONS);
+
+    budgetGate.open();
+    const finished = async () => {
+      const states = await call("naiveWatchStates");
+      return (
+        Object.keys(states).length === TASKS &&
+        Object.values(states).every((seen) => seen.at(-1) === "Succeed")
+      );
+    };
+    await until(finished, "every watched task to reach Succeed");
+    const states = await call("naiveWatchStates");
+    for (const seen of Object.values(states)) {
+      // Current state first, one terminal state, last.
+      expect(seen.filter((s) => s === "Succeed")).toHaveLength(1);
+    }
+    await call("stopNaiveWatches");
+    await until(() => emulator.stats().openStreams === 0, "every watch stream to close");
   });
 
   it("watchSession keeps unary calls working, then delivers every terminal state", async () => {

@@ -63,8 +63,18 @@ export function connectWith(
     useBinaryFormat: options.useBinaryFormat ?? true,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
-  return new Connection(transport, options);
+  // Over HTTP/1.1 a browser holds six connections per origin and each open
+  // gRPC-Web stream takes one, so by default at most three watches get a
+  // stream of their own (plus one ListTask poll for the rest), which leaves
+  // connections for unary calls. Over HTTP/2, raise `watch.maxStreams`.
+  return new Connection(transport, {
+    ...options,
+    watch: { maxStreams: BROWSER_WATCH_STREAMS, ...options.watch },
+  });
 }
+
+/** Default `watch.maxStreams` in a browser: see {@link connectWith}. */
+export const BROWSER_WATCH_STREAMS = 3;
 
 function binaryGrpcWeb(protocol: "grpc-web" | "connect"): TransportFactory {
   return (options) => {

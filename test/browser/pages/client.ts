@@ -62,6 +62,7 @@ interface SessionWatch {
 }
 let sessionWatch: SessionWatch | undefined;
 const naiveWatches: Subscription[] = [];
+const naiveStates = new Map<string, string[]>();
 let naiveConnection: Connection | undefined;
 
 const api = {
@@ -166,17 +167,40 @@ const api = {
    * The naive way, for contrast: one watchTask per task. Over HTTP/1.1 each
    * open stream holds one of the browser's connections to the origin.
    */
-  async startNaiveWatches(url: string, application: string, count: number): Promise<number> {
-    const flame = connect(url, { retry: false });
+  async startNaiveWatches(
+    url: string,
+    application: string,
+    count: number,
+    watchStreams?: number,
+  ): Promise<number> {
+    const flame = connect(url, {
+      retry: false,
+      ...(watchStreams === undefined ? {} : { watch: { maxStreams: watchStreams } }),
+    });
     const session = await flame.createSession({ application });
     const tasks = await Promise.all(
       Array.from({ length: count }, (_, i) => session.createTask(encode(`n${i}`))),
     );
+    naiveStates.clear();
     for (const task of tasks) {
-      naiveWatches.push(session.watchTask(task.id).subscribe({ error: () => {} }));
+      naiveWatches.push(
+        session.watchTask(task.id).subscribe({
+          next: (t: Task) => {
+            const seen = naiveStates.get(t.id) ?? [];
+            seen.push(stateName(t.state));
+            naiveStates.set(t.id, seen);
+          },
+          error: () => {},
+        }),
+      );
     }
     naiveConnection = flame;
     return tasks.length;
+  },
+
+  /** Every state each watchTask of startNaiveWatches has emitted so far, by task id. */
+  naiveWatchStates(): Record<string, string[]> {
+    return Object.fromEntries(naiveStates);
   },
 
   async stopNaiveWatches(): Promise<void> {
