@@ -1,39 +1,16 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { type Task, TaskState } from "@flame-ts/core";
 
-/** Polls until `check` gives something other than undefined/false (bounded; not a timing assertion). */
-export async function waitFor<T>(
+import { waitFor as waitForShared } from "../support/async.js";
+
+export { gate, rejection } from "../support/async.js";
+
+/** `waitFor` with a longer limit: these tests drive 1,000s of tasks on 2 cores. */
+export const waitFor = <T>(
   check: () => T | undefined | false | Promise<T | undefined | false>,
   what = "condition",
   timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** A promise with its resolve function outside: a gate task handlers wait on. */
-export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
-
-/** The rejection of `promise` (throws if it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a rejection, got ${String(value)}`);
-    },
-    (err: unknown) => err,
-  );
-}
+): Promise<T> => waitForShared(check, what, timeoutMs);
 
 const terminal = new Set([TaskState.Succeed, TaskState.Failed, TaskState.Cancelled]);
 
