@@ -106,12 +106,9 @@ export function kindOfCode(code: Code, message: string): FlameErrorKind {
     case Code.FailedPrecondition:
       return "invalid-state";
     case Code.Unavailable:
+    case Code.ResourceExhausted:
     case Code.Aborted:
       return "unavailable";
-    case Code.ResourceExhausted:
-      // Flame never sends it; it is a message-size limit (ours or a proxy's),
-      // which the same call would hit again: not worth a retry.
-      return "invalid-input";
     case Code.Unknown:
       // Browsers report a refused connection as Unknown "Failed to fetch".
       return isFetchFailure(message) ? "unavailable" : "internal";
