@@ -5,8 +5,11 @@ import { FlameError, toFlameError } from "../errors.js";
 import type { Frontend } from "../gen/flame/v1/frontend_pb.js";
 import type { Logger } from "../logger.js";
 import type { RetryPolicy } from "../retry.js";
-import { withRetry } from "../retry.js";
+import { backoffDelay, isTransient, sleep, withRetry } from "../retry.js";
 import { Scope } from "./scope.js";
+
+const maxUses = 8;
+const maxIdle = 256;
 
 /** What Connect's generated client accepts per call. */
 export interface WireCallOptions {
@@ -35,6 +38,7 @@ export class Rpc {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.idle.length = 0;
     this.root.abort(closedError());
   }
 
@@ -45,6 +49,47 @@ export class Rpc {
 
   assertOpen(method: string): void {
     if (this.closed) throw closedError(method);
+  }
+
+  // Idle children of the root for calls with no signal of their own. Each
+  // is lent out a few times only: a transport that leaves a listener on the
+  // signal after a call (connect-node does) cannot pile up many on one.
+  private readonly idle: Scope[] = [];
+
+  private borrow(): Scope {
+    return this.idle.pop() ?? this.root.child();
+  }
+
+  private giveBack(scope: Scope): void {
+    if (this.closed || scope.signal.aborted) return;
+    if (++scope.uses < maxUses && this.idle.length < maxIdle) this.idle.push(scope);
+    else scope.done();
+  }
+
+  private attempt<T>(
+    method: string,
+    call: (options: WireCallOptions) => Promise<T>,
+    signal: AbortSignal,
+    deadline: number | undefined,
+    headers: HeadersInit | undefined,
+  ): Promise<T> {
+    const remaining = deadline === undefined ? undefined : deadline - Date.now();
+    if (remaining !== undefined && remaining <= 0) {
+      return Promise.reject(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+    }
+    this.logger.debug("call", { method });
+    return call({ signal, timeoutMs: remaining, headers }).catch((err) => {
+      throw spuriousCancel(err, signal);
+    });
+  }
+
+  private onRetry(method: string, err: unknown, attempt: number, delayMs: number): void {
+    this.logger.warn("retrying", {
+      method,
+      attempt,
+      delayMs: Math.round(delayMs),
+      error: String((err as Error)?.message ?? err),
+    });
   }
 
   /**
@@ -62,29 +107,47 @@ export class Rpc {
     this.assertOpen(method);
     const timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
     const deadline = timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
-    const scope = (options?.scope ?? this.root).child(options?.signal);
+    const parent = options?.scope;
+    const signal = options?.signal;
+    // Without a caller's signal or scope, the call is cancelled only by
+    // close(): it borrows a pooled child of the root instead of a new one
+    // (a listener on a fresh AbortSignal costs Node microseconds per call).
+    const pooled = parent === undefined && signal === undefined;
+    const scope = pooled ? this.borrow() : (parent ?? this.root).child(signal);
     const headers = options?.headers;
     try {
+      // The first attempt runs inline: no retry machinery on the success path.
+      try {
+        const remaining = deadline === undefined ? undefined : deadline - Date.now();
+        if (remaining !== undefined && remaining <= 0) {
+          throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
+        }
+        this.logger.debug("call", { method });
+        try {
+          return await call({ signal: scope.signal, timeoutMs: remaining, headers });
+        } catch (callErr) {
+          throw spuriousCancel(callErr, scope.signal);
+        }
+      } catch (err) {
+        const policy = idempotent ? this.retry : undefined;
+        if (policy === undefined || policy.maxAttempts <= 1 || !isTransient(err)) throw err;
+        if (scope.signal.aborted) throw err;
+        const delay = backoffDelay(0, policy);
+        this.onRetry(method, err, 1, delay);
+        await sleep(delay, scope.signal);
+      }
       return await withRetry(
-        () => {
-          const remaining = deadline === undefined ? undefined : deadline - Date.now();
-          if (remaining !== undefined && remaining <= 0) {
-            throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
-          }
-          this.logger.debug("call", { method });
-          return call({ signal: scope.signal, timeoutMs: remaining, headers }).catch((err) => {
-            throw spuriousCancel(err, scope.signal);
-          });
-        },
-        idempotent ? this.retry : undefined,
+        () => this.attempt(method, call, scope.signal, deadline, headers),
+        // The first attempt is spent: one fewer left, backoff counted from the second.
+        this.retry === undefined
+          ? undefined
+          : {
+              ...this.retry,
+              maxAttempts: this.retry.maxAttempts - 1,
+              initialDelayMs: this.retry.initialDelayMs * 2,
+            },
         scope.signal,
-        (err, attempt, delayMs) =>
-          this.logger.warn("retrying", {
-            method,
-            attempt,
-            delayMs: Math.round(delayMs),
-            error: String((err as Error)?.message ?? err),
-          }),
+        (err, attempt, delayMs) => this.onRetry(method, err, attempt + 1, delayMs),
       );
     } catch (err) {
       if (this.closed) throw closedError(method, err);
@@ -92,7 +155,8 @@ export class Rpc {
       this.logger.debug("call failed", { method, kind: error.kind });
       throw error;
     } finally {
-      scope.done();
+      if (pooled) this.giveBack(scope);
+      else scope.done();
     }
   }
 }

@@ -8,6 +8,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
  */
 export class Scope {
   readonly controller = new AbortController();
+  /** How many calls have used it (the Rpc lends idle scopes out again). */
+  uses = 0;
   // Made on the first child: most scopes (one call, one watch attempt) have none.
   private children: Set<Scope> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
