@@ -144,6 +144,7 @@ export class Connection {
     return toApplication(message);
   }
 
+  /** Every registered application (Flame starts with flmexec, flmping and flmrun). */
   async listApplications(options?: CallOptions): Promise<Application[]> {
     const list = await this.rpc.unary(
       "ListApplication",
@@ -281,6 +282,7 @@ export class Connection {
 
   // Cluster ----------------------------------------------------------------
 
+  /** The cluster's executors, with the session each is bound to, if any. */
   async listExecutors(options?: CallOptions): Promise<Executor[]> {
     const list = await this.rpc.unary(
       "ListExecutor",
@@ -291,6 +293,7 @@ export class Connection {
     return list.executors.map(toExecutor);
   }
 
+  /** The cluster's nodes with their capacity and what is still allocatable. */
   async listNodes(options?: CallOptions): Promise<FlameNode[]> {
     const list = await this.rpc.unary(
       "ListNodes",
