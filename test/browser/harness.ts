@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { build, defaultClientConditions, type Plugin, type Rolldown } from "vite";
+import type { PageApi } from "./pages/client.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const pagesDir = resolve(here, "pages");
@@ -210,6 +211,38 @@ export function callPage<Api extends Record<string, AnyFn>, K extends keyof Api 
     },
     { name, args: args as unknown[] },
   ) as Promise<Awaited<ReturnType<Api[K]>>>;
+}
+
+/** pages/client.ts, built, served on an origin of its own and open in Chromium. */
+export interface ClientPage {
+  /** The page's origin, which the servers under test must allow (CORS). */
+  origin: string;
+  /** Runs one of the page's scenarios (see pages/client.ts). */
+  call<K extends keyof PageApi & string>(
+    name: K,
+    ...args: Parameters<PageApi[K]>
+  ): Promise<Awaited<ReturnType<PageApi[K]>>>;
+  /** Closes the browser and the page's server. */
+  close(): Promise<void>;
+}
+
+/** Builds and serves the client page, launches Chromium and opens it. */
+export async function openClientPage(): Promise<ClientPage> {
+  const [built, browser] = await Promise.all([buildPage("client"), launchChromium()]);
+  const site = await servePage(built);
+  const page = await openPage(browser, site.origin).catch(async (err: unknown) => {
+    await browser.close();
+    await site.close();
+    throw err;
+  });
+  return {
+    origin: site.origin,
+    call: (name, ...args) => callPage<PageApi, typeof name>(page, name, ...args),
+    close: async () => {
+      await browser.close();
+      await site.close();
+    },
+  };
 }
 
 /** A latch the Node side opens to let held emulator tasks finish. */

@@ -4,42 +4,26 @@
 // calls must still get through while the watch is open. A control shows
 // that one watchTask per task really does starve them.
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
-import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  buildPage,
-  callPage,
-  Gate,
-  launchChromium,
-  openPage,
-  type StaticServer,
-  servePage,
-  until,
-} from "./harness.js";
-import type { PageApi } from "./pages/client.js";
+import { type ClientPage, Gate, openClientPage, until } from "./harness.js";
 
 const TASKS = 50;
 /** Chromium's HTTP/1.1 connections per origin. */
 const BROWSER_CONNECTIONS = 6;
 
-let browser: Browser;
-let site: StaticServer;
+let client: ClientPage;
 let emulator: Emulator;
-let page: Page;
 const gate = new Gate(); // holds the watchSession test's tasks
 const controlGate = new Gate(); // holds the control's tasks
 const budgetGate = new Gate(); // holds the default-budget test's tasks
 
-const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
-  callPage<PageApi, K>(page, name, ...args);
+const call: ClientPage["call"] = (name, ...args) => client.call(name, ...args);
 
 beforeAll(async () => {
-  const [built, launched] = await Promise.all([buildPage("client"), launchChromium()]);
-  browser = launched;
-  site = await servePage(built);
+  client = await openClientPage();
   emulator = await startEmulator({
     port: 0,
-    corsOrigins: [site.origin],
+    corsOrigins: [client.origin],
     applications: {
       gated: { description: "runs until the test opens the gate" },
       control: { description: "runs until the control test ends" },
@@ -52,16 +36,14 @@ beforeAll(async () => {
   });
   emulator.serve("control", () => controlGate.wait().then(() => "done"));
   emulator.serve("budget", () => budgetGate.wait().then(() => "done"));
-  page = await openPage(browser, site.origin);
 });
 
 afterAll(async () => {
   gate.open();
   controlGate.open();
   budgetGate.open();
-  await browser?.close();
+  await client?.close();
   await emulator?.close();
-  await site?.close();
 });
 
 describe(`${TASKS} tasks watched from a browser over HTTP/1.1`, () => {

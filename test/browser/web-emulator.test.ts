@@ -1,37 +1,21 @@
 // The web client in Chromium against the emulator directly, over gRPC-Web on
 // HTTP/1.1 from a page on another origin (so CORS is exercised too).
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
-import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  buildPage,
-  callPage,
-  Gate,
-  launchChromium,
-  openPage,
-  type StaticServer,
-  servePage,
-  until,
-} from "./harness.js";
-import type { PageApi } from "./pages/client.js";
+import { type ClientPage, Gate, openClientPage, until } from "./harness.js";
 
-let browser: Browser;
-let site: StaticServer;
+let client: ClientPage;
 let emulator: Emulator;
-let page: Page;
 const held = new Gate(); // opened only at the end
 const step = new Gate(); // opened by the watch test
 
-const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
-  callPage<PageApi, K>(page, name, ...args);
+const call: ClientPage["call"] = (name, ...args) => client.call(name, ...args);
 
 beforeAll(async () => {
-  const [built, launched] = await Promise.all([buildPage("client"), launchChromium()]);
-  browser = launched;
-  site = await servePage(built);
+  client = await openClientPage();
   emulator = await startEmulator({
     port: 0,
-    corsOrigins: [site.origin],
+    corsOrigins: [client.origin],
     applications: {
       echo: { description: "echoes its input" },
       hold: { description: "runs until the end of the file" },
@@ -41,21 +25,19 @@ beforeAll(async () => {
   emulator.serve("echo", async ({ input }) => `echo:${new TextDecoder().decode(input)}`);
   emulator.serve("hold", () => held.wait().then(() => "released"));
   emulator.serve("step", () => step.wait().then(() => "stepped"));
-  page = await openPage(browser, site.origin);
 });
 
 afterAll(async () => {
   held.open();
   step.open();
-  await browser?.close();
+  await client?.close();
   await emulator?.close();
-  await site?.close();
 });
 
 describe("web client against the emulator", () => {
   it("runs over HTTP from a different origin than the page", () => {
     expect(new URL(emulator.url).protocol).toBe("http:");
-    expect(new URL(emulator.url).origin).not.toBe(site.origin);
+    expect(new URL(emulator.url).origin).not.toBe(client.origin);
   });
 
   it("lists the built-in applications", async () => {

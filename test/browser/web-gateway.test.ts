@@ -4,39 +4,23 @@
 // translated by it.
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { type Gateway, startGateway } from "@flame-ts/gateway";
-import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  buildPage,
-  callPage,
-  Gate,
-  launchChromium,
-  openPage,
-  type StaticServer,
-  servePage,
-  until,
-} from "./harness.js";
-import type { PageApi } from "./pages/client.js";
+import { type ClientPage, Gate, openClientPage, until } from "./harness.js";
 
-let browser: Browser;
-let site: StaticServer;
+let client: ClientPage;
 let emulator: Emulator;
 let gateway: Gateway;
-let page: Page;
 const held = new Gate(); // opened only at the end
 const step = new Gate(); // opened by the watch test
 
-const call = <K extends keyof PageApi & string>(name: K, ...args: Parameters<PageApi[K]>) =>
-  callPage<PageApi, K>(page, name, ...args);
+const call: ClientPage["call"] = (name, ...args) => client.call(name, ...args);
 
 beforeAll(async () => {
-  const [built, launched] = await Promise.all([buildPage("client"), launchChromium()]);
-  browser = launched;
-  site = await servePage(built);
+  client = await openClientPage();
   emulator = await startEmulator({
     port: 0,
     protocols: { grpc: true, grpcWeb: false, connect: false },
-    corsOrigins: [site.origin],
+    corsOrigins: [client.origin],
     applications: {
       echo: { description: "echoes its input" },
       hold: { description: "runs until the end of the file" },
@@ -49,19 +33,17 @@ beforeAll(async () => {
   gateway = await startGateway({
     upstream: emulator.url,
     port: 0,
-    allowedOrigins: [site.origin],
+    allowedOrigins: [client.origin],
     methods: "all",
   });
-  page = await openPage(browser, site.origin);
 });
 
 afterAll(async () => {
   held.open();
   step.open();
-  await browser?.close();
+  await client?.close();
   await gateway?.close();
   await emulator?.close();
-  await site?.close();
 });
 
 const listCalls = () => emulator.stats().calls.ListApplication ?? 0;
