@@ -10,7 +10,7 @@ import { bytesCodec } from "./codec.js";
 import { inputError, resultError } from "./errors.js";
 import { Frontend } from "./gen/flame/v1/frontend_pb.js";
 import type { Result, Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
-import { Rpc } from "./internal/rpc.js";
+import { Rpc, type WireCallOptions } from "./internal/rpc.js";
 import type { WatchOptions } from "./internal/watch-hub.js";
 import { configureWatches } from "./internal/watch-hub.js";
 import type { Logger, LogLevel } from "./logger.js";
@@ -97,13 +97,11 @@ export class Connection {
     options?: CallOptions,
   ): Promise<void> {
     const application = toApplicationSpec(attrs);
-    const result = await this.rpc.unary(
+    await this.resultCall(
       "RegisterApplication",
       (o) => this.client.registerApplication({ name, application }, o),
       options,
-      false,
     );
-    checkResult("RegisterApplication", result);
   }
 
   /** Replaces an application's spec. In-band failures are thrown as FlameError. */
@@ -113,24 +111,20 @@ export class Connection {
     options?: CallOptions,
   ): Promise<void> {
     const application = toApplicationSpec(attrs);
-    const result = await this.rpc.unary(
+    await this.resultCall(
       "UpdateApplication",
       (o) => this.client.updateApplication({ name, application }, o),
       options,
-      false,
     );
-    checkResult("UpdateApplication", result);
   }
 
   /** Removes an application. In-band failures are thrown as FlameError. */
   async unregisterApplication(name: string, options?: CallOptions): Promise<void> {
-    const result = await this.rpc.unary(
+    await this.resultCall(
       "UnregisterApplication",
       (o) => this.client.unregisterApplication({ name }, o),
       options,
-      false,
     );
-    checkResult("UnregisterApplication", result);
   }
 
   /** One application; FlameError "not-found" if there is none by this name. */
@@ -331,6 +325,16 @@ export class Connection {
     return this.closing;
   }
 
+  /** An application call: Flame answers with a Result, failure in-band; never retried. */
+  private async resultCall(
+    method: string,
+    call: (options: WireCallOptions) => Promise<Result>,
+    options: CallOptions | undefined,
+  ): Promise<void> {
+    const result = await this.rpc.unary(method, call, options, false);
+    if (result.returnCode < 0) throw resultError(method, result.returnCode, result.message);
+  }
+
   private wrap<In, Out>(message: SessionMessage, codec: TaskCodec<In, Out> | undefined) {
     return new Session<In, Out>(
       this.rpc,
@@ -339,10 +343,6 @@ export class Connection {
       codec ?? (bytesCodec as unknown as TaskCodec<In, Out>),
     );
   }
-}
-
-function checkResult(method: string, result: Result): void {
-  if (result.returnCode < 0) throw resultError(method, result.returnCode, result.message);
 }
 
 function toSessionSpec(attrs: SessionAttributes<unknown, unknown>, method: string) {
