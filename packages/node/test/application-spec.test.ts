@@ -1,29 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FlameError, Shim } from "@flame-ts/core";
-import { afterAll, describe, expect, test } from "vitest";
+import { Shim } from "@flame-ts/core";
+import { describe, expect, test } from "vitest";
 import { loadApplicationSpec, loadApplicationSpecs } from "../src/application-spec.js";
+import { configError, yamlFiles } from "./helpers/yaml-files.js";
 
-const dir = mkdtempSync(join(tmpdir(), "flame-spec-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let n = 0;
-function file(text: string): string {
-  const path = join(dir, `app-${++n}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
-
-function configError(fn: () => unknown): FlameError {
-  try {
-    fn();
-  } catch (err) {
-    expect(FlameError.is(err, "invalid-config")).toBe(true);
-    return err as FlameError;
-  }
-  throw new Error("expected an invalid-config FlameError");
-}
+const { dir, file } = yamlFiles("spec");
 
 describe("loadApplicationSpec", () => {
   test("reads every field flmctl users write", () => {

@@ -1,29 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FlameError } from "@flame-ts/core";
-import { afterAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { defaultFlameContextPath, loadFlameContext } from "../src/flame-context.js";
+import { configError, yamlFiles } from "./helpers/yaml-files.js";
 
-const dir = mkdtempSync(join(tmpdir(), "flame-ctx-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let n = 0;
-function file(text: string): string {
-  const path = join(dir, `flame-${++n}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
-
-function configError(fn: () => unknown): FlameError {
-  try {
-    fn();
-  } catch (err) {
-    expect(FlameError.is(err, "invalid-config")).toBe(true);
-    return err as FlameError;
-  }
-  throw new Error("expected an invalid-config FlameError");
-}
+const { dir, file } = yamlFiles("ctx");
 
 const twoContexts = `
 current-context: staging
