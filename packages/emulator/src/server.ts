@@ -101,7 +101,10 @@ export class EmulatorServer {
       }
       handler(req, res);
     };
-    const serverOptions = { allowHTTP1: true, maxSessionMemory: 64 };
+    // Nagle off on every accepted socket (http.createServer's default, lost
+    // when sockets are accepted by our own net.Server and handed over): a
+    // second small write would otherwise wait for the client's delayed ACK.
+    const serverOptions = { allowHTTP1: true, maxSessionMemory: 64, noDelay: true };
     if (options.tls) {
       this.server = http2.createSecureServer(
         { ...serverOptions, cert: toPem(options.tls.cert), key: toPem(options.tls.key) },
@@ -113,7 +116,9 @@ export class EmulatorServer {
       const h2 = http2.createServer(serverOptions, onRequest);
       const h1 = http.createServer(onRequest);
       h2.on("sessionError", () => {});
-      this.server = net.createServer((socket) => routeByPreface(socket, h2, h1));
+      this.server = net.createServer({ noDelay: true }, (socket) =>
+        routeByPreface(socket, h2, h1),
+      );
     }
     this.server.on("connection", (socket: net.Socket) => {
       this.sockets.add(socket);

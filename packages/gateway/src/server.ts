@@ -56,7 +56,7 @@ export async function listen(
   const closers: (() => void)[] = [];
   if (options.tls) {
     const secure = http2.createSecureServer(
-      { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key },
+      { allowHTTP1: true, noDelay: true, cert: options.tls.cert, key: options.tls.key },
       listener as never,
     );
     trackSessions(secure);
@@ -68,7 +68,11 @@ export async function listen(
     trackSessions(h2);
     if (options.onStream) interceptStreams(h2, options.onStream);
     closers.push(() => h1.closeAllConnections());
-    outer = net.createServer((socket) => routeByPreface(socket, h1, h2));
+    // Nagle off, as http.createServer would do for its own sockets: these are
+    // accepted here and handed over, so its default never applies. With Nagle
+    // on, gRPC-Web's trailer frame (a second small write) waits for the
+    // client's delayed ACK, up to 40 ms per call.
+    outer = net.createServer({ noDelay: true }, (socket) => routeByPreface(socket, h1, h2));
   }
   outer.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
