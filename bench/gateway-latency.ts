@@ -1,18 +1,34 @@
 // Figure 5: GetTask latency (p50, p99; one call in flight) and rate (64 in
 // flight) through the gateway, divided by the same calls direct to the
 // emulator. Emulator and gateway each run in their own process (as their
-// CLIs do); the client is the same @flame-ts/node connection type in both
-// cases (gRPC over HTTP/2), so the ratio is the cost of the extra hop.
+// CLIs do), and every path is measured in alternating halves so that drift
+// on a busy machine hits all of them.
+//
+// Two clients, each the same on both sides of its ratio:
+// - gRPC over HTTP/2 (@flame-ts/node): the gateway's hop at its cheapest;
+// - gRPC-Web over HTTP/1.1 (@flame-ts/web, fetch): what a browser does. The
+//   emulator speaks gRPC-Web itself, so the direct side needs no gateway.
+// When nginx is installed, its grpc_pass (a native HTTP/2 proxy, no gRPC-Web)
+// stands in the same place for gRPC: the cost of a hop that is not Node.
 import { fileURLToPath } from "node:url";
-import { type Connection, connect, TaskState } from "@flame-ts/node";
+import { connect as connectNode, type Session, TaskState } from "@flame-ts/node";
+import { connect as connectWeb } from "@flame-ts/web";
 import { lastValueFrom } from "rxjs";
 import { startChild } from "./child-process.js";
 import type { BenchCase } from "./context.js";
 import { startEmulatorProcess } from "./emulator-process.js";
-import { closedLoop, type LoadResult, percentile } from "./load.js";
-import { fmt, met, ratio } from "./table.js";
+import { closedLoop, percentile } from "./load.js";
+import { startNginxGrpcProxy } from "./nginx.js";
+import { fmt, met, type Row, ratio } from "./table.js";
 
 const gatewayCli = fileURLToPath(new URL("../packages/gateway/src/cli.ts", import.meta.url));
+
+interface Path {
+  session: Session;
+  latencies: Float64Array[];
+  calls: number;
+  seconds: number;
+}
 
 export const gatewayLatency: BenchCase = {
   name: "gateway-latency",
@@ -28,83 +44,148 @@ export const gatewayLatency: BenchCase = {
       "--log-level",
       "error",
     ]);
-    const direct = await connect(emulator.url);
-    const through = await connect(gateway.url);
+    const nginx = await startNginxGrpcProxy(emulator.url);
+    if (nginx === undefined) ctx.log("nginx not installed: no native-proxy row");
+    const connections = [
+      await connectNode(emulator.url),
+      await connectNode(gateway.url),
+      await connectWeb(emulator.url),
+      await connectWeb(gateway.url),
+      ...(nginx ? [await connectNode(nginx.url)] : []),
+    ];
     try {
-      const session = await direct.createSession({ application: "flmexec" });
+      const [direct] = connections;
+      const session = await direct!.createSession({ application: "flmexec" });
       const created = await session.createTask(new TextEncoder().encode("ping"));
       const task = await lastValueFrom(session.watchTask(created.id));
       if (task.state !== TaskState.Succeed) throw new Error(`setup task ended ${task.state}`);
-      const sessionVia = async (c: Connection) => c.openSession(session.id);
-      const viaDirect = await sessionVia(direct);
-      const viaGateway = await sessionVia(through);
+      const paths: Path[] = [];
+      for (const c of connections) {
+        paths.push({
+          session: await c.openSession(session.id),
+          latencies: [],
+          calls: 0,
+          seconds: 0,
+        });
+      }
+      const [grpcDirect, grpcGateway, webDirect, webGateway, grpcNginx] = paths as [
+        Path,
+        Path,
+        Path,
+        Path,
+        Path | undefined,
+      ];
+      const latency = (p: Path, n: number) =>
+        closedLoop(n, 1, () => p.session.getTask(task.id), { recordLatency: true });
+      const rate = (p: Path, n: number) => closedLoop(n, 64, () => p.session.getTask(task.id));
+      const withRate = [grpcDirect, grpcGateway, webDirect, webGateway];
 
-      const latency = (s: typeof viaDirect, n: number) =>
-        closedLoop(n, 1, () => s.getTask(task.id), { recordLatency: true });
-      const rate = (s: typeof viaDirect, n: number) => closedLoop(n, 64, () => s.getTask(task.id));
-
-      // Warm up every process on the path.
+      // Warm up every process on every path.
       const warm = ctx.smoke ? 20 : 2_000;
-      for (const s of [viaDirect, viaGateway]) {
-        await latency(s, warm);
-        await rate(s, warm);
+      for (const p of paths) {
+        await latency(p, warm);
+        if (withRate.includes(p)) await rate(p, warm);
       }
-      // Alternate halves so that drift on a busy machine hits both sides.
-      const lat = { direct: [] as Float64Array[], gateway: [] as Float64Array[] };
-      const rates = { direct: [] as LoadResult[], gateway: [] as LoadResult[] };
       for (let half = 0; half < 2; half++) {
-        lat.direct.push((await latency(viaDirect, calls / 2)).latencies!);
-        lat.gateway.push((await latency(viaGateway, calls / 2)).latencies!);
-        rates.direct.push(await rate(viaDirect, rateCalls / 2));
-        rates.gateway.push(await rate(viaGateway, rateCalls / 2));
+        for (const p of paths) p.latencies.push((await latency(p, calls / 2)).latencies!);
+        for (const p of withRate) {
+          const r = await rate(p, rateCalls / 2);
+          p.calls += r.total;
+          p.seconds += r.seconds;
+        }
       }
-      const joined = (parts: Float64Array[]) => {
-        const all = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+      const joined = (p: Path) => {
+        const all = new Float64Array(p.latencies.reduce((n, l) => n + l.length, 0));
         let at = 0;
-        for (const p of parts) {
-          all.set(p, at);
-          at += p.length;
+        for (const l of p.latencies) {
+          all.set(l, at);
+          at += l.length;
         }
         return all;
       };
-      const d = joined(lat.direct);
-      const g = joined(lat.gateway);
-      const rateOf = (rs: LoadResult[]) =>
-        rs.reduce((n, r) => n + r.total, 0) / rs.reduce((s, r) => s + r.seconds, 0);
-      const dRate = rateOf(rates.direct);
-      const gRate = rateOf(rates.gateway);
-      const p = (values: Float64Array, q: number) => percentile(values, q);
-      ctx.log(
-        `p50 ${fmt.ms(p(g, 50))} vs ${fmt.ms(p(d, 50))}, p99 ${fmt.ms(p(g, 99))} vs ${fmt.ms(p(d, 99))}, ` +
-          `${fmt.rate(gRate)} vs ${fmt.rate(dRate)}`,
-      );
-      const row = (figure: string, o: number, b: number, show: (n: number) => string) => ({
+      const pct = (p: Path, q: number) => percentile(joined(p), q);
+      const perSecond = (p: Path) => p.calls / p.seconds;
+
+      const rows: Row[] = [];
+      const compare = (label: string, through: Path, viaDirect: Path, baseline = "direct") => {
+        const [o50, b50, o99, b99] = [
+          pct(through, 50),
+          pct(viaDirect, 50),
+          pct(through, 99),
+          pct(viaDirect, 99),
+        ];
+        ctx.log(
+          `${label}: p50 ${fmt.ms(o50)} vs ${fmt.ms(b50)}, p99 ${fmt.ms(o99)} vs ${fmt.ms(b99)}`,
+        );
+        return { o50, b50, o99, b99, baseline };
+      };
+      const grpc = compare("gRPC", grpcGateway, grpcDirect);
+      const web = compare("gRPC-Web", webGateway, webDirect);
+      const row = (
+        figure: string,
+        o: number,
+        b: number,
+        show: (n: number) => string,
+        baseline: string,
+      ) => ({
         case: "5 gateway",
         figure,
         ours: show(o),
-        baseline: `${show(b)} (direct)`,
+        baseline: `${show(b)} (${baseline})`,
         ratio: ratio(o, b),
       });
-      return [
+      const info = { goal: "", met: "" } as const;
+      rows.push(
         {
-          ...row(`GetTask p50, 1 in flight (${calls} calls)`, p(g, 50), p(d, 50), fmt.ms),
+          ...row(`gRPC p50, 1 in flight (${calls} calls)`, grpc.o50, grpc.b50, fmt.ms, "direct"),
           goal: "<= 1.30x",
-          met: met(p(g, 50) / p(d, 50), 1.3, "<="),
+          met: met(grpc.o50 / grpc.b50, 1.3, "<="),
+        },
+        { ...row("gRPC p99, 1 in flight", grpc.o99, grpc.b99, fmt.ms, "direct"), ...info },
+        {
+          ...row(
+            "gRPC calls/s, 64 in flight",
+            perSecond(grpcGateway),
+            perSecond(grpcDirect),
+            fmt.rate,
+            "direct",
+          ),
+          ...info,
         },
         {
-          ...row("GetTask p99, 1 in flight", p(g, 99), p(d, 99), fmt.ms),
-          goal: "",
-          met: "",
+          ...row("gRPC-Web (HTTP/1.1, fetch) p50, 1 in flight", web.o50, web.b50, fmt.ms, "direct"),
+          goal: "<= 1.30x",
+          met: met(web.o50 / web.b50, 1.3, "<="),
         },
+        { ...row("gRPC-Web p99, 1 in flight", web.o99, web.b99, fmt.ms, "direct"), ...info },
         {
-          ...row("GetTask calls/s, 64 in flight", gRate, dRate, (n) => fmt.rate(n)),
-          goal: "",
-          met: "",
+          ...row(
+            "gRPC-Web calls/s, 64 in flight",
+            perSecond(webGateway),
+            perSecond(webDirect),
+            fmt.rate,
+            "direct",
+          ),
+          ...info,
         },
-      ];
+      );
+      if (grpcNginx !== undefined) {
+        const native = compare("gRPC via nginx", grpcNginx, grpcDirect);
+        rows.push({
+          ...row(
+            "gRPC p50 through nginx grpc_pass (native proxy)",
+            native.o50,
+            native.b50,
+            fmt.ms,
+            "direct",
+          ),
+          ...info,
+        });
+      }
+      return rows;
     } finally {
-      await through.close();
-      await direct.close();
+      for (const c of connections.reverse()) await c.close();
+      await nginx?.close();
       await gateway.stop();
       await emulator.close();
     }
