@@ -2,8 +2,8 @@ import { getEventListeners } from "node:events";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { FlameError } from "@flame-ts/core";
-import { Frontend, GetTaskRequestSchema, TaskSchema } from "@flame-ts/core/gen";
+import { Connection, FlameError } from "@flame-ts/core";
+import { Frontend, GetTaskRequestSchema, SessionSchema, TaskSchema } from "@flame-ts/core/gen";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createNodeTransport, type NodeTransport } from "../src/node-transport.js";
 import { frame, respond, ScriptedH2Server } from "./helpers/scripted-h2-server.js";
@@ -84,6 +84,26 @@ describe("the request on the wire", () => {
     const seen = server.requests[before];
     expect(seen?.headers["grpc-timeout"]).toBeUndefined();
     expect(seen?.headers[":path"]).toBe("/api/flame/flame.v1.Frontend/GetTask");
+  });
+
+  test("a Connection sends a deadline the caller chose, never its own default", async () => {
+    server.script = (req) =>
+      respond(
+        req.stream,
+        [frame(toBinary(SessionSchema, create(SessionSchema, { metadata: { id: "s" } })))],
+        ok,
+      );
+    const { t } = await open();
+    const connection = new Connection(t.transport, { timeoutMs: 60_000 });
+    const before = server.requests.length;
+    await connection.getSession("s");
+    await connection.getSession("s", { timeoutMs: 5_000 });
+    const [byDefault, chosen] = server.requests.slice(before);
+    // The default guards against a server that never answers; the client keeps it.
+    expect(byDefault?.headers["grpc-timeout"]).toBeUndefined();
+    const timeout = String(chosen?.headers["grpc-timeout"]);
+    expect(timeout).toMatch(/^\d+m$/);
+    expect(Number.parseInt(timeout, 10)).toBeLessThanOrEqual(5_000);
   });
 
   test("a message over maxMessageBytes is refused before anything is sent", async () => {

@@ -11,6 +11,12 @@ import { Scope } from "./scope.js";
 const maxUses = 8;
 const maxIdle = 256;
 
+/** When a call must end, and whether the server is told (grpc-timeout). */
+interface Deadline {
+  at: number;
+  onWire: boolean;
+}
+
 /** What Connect's generated client accepts per call. */
 export interface WireCallOptions {
   signal?: AbortSignal | undefined;
@@ -70,15 +76,16 @@ export class Rpc {
     method: string,
     call: (options: WireCallOptions) => Promise<T>,
     signal: AbortSignal,
-    deadline: number | undefined,
+    deadline: Deadline | undefined,
     headers: HeadersInit | undefined,
   ): Promise<T> {
-    const remaining = deadline === undefined ? undefined : deadline - Date.now();
+    const remaining = deadline === undefined ? undefined : deadline.at - Date.now();
     if (remaining !== undefined && remaining <= 0) {
       return Promise.reject(new ConnectError("the operation timed out", Code.DeadlineExceeded));
     }
     this.logger.debug("call", { method });
-    return call({ signal, timeoutMs: remaining, headers }).catch((err) => {
+    const timeoutMs = deadline?.onWire ? remaining : undefined;
+    return call({ signal, timeoutMs, headers }).catch((err) => {
       throw spuriousCancel(err, signal);
     });
   }
@@ -96,6 +103,12 @@ export class Rpc {
    * A unary call (or a finite stream collected into one value). Idempotent
    * reads are retried on transient failures within one overall deadline;
    * everything else runs exactly once. Errors come out as FlameError.
+   *
+   * A deadline the caller chose (`options.timeoutMs`) goes on the wire as
+   * the call's gRPC deadline, so the server can stop work at it. The
+   * connection's default deadline is only a guard against a server that
+   * never answers: the client enforces it with a timer of its own and does
+   * not send it, sparing the server a timer for every call.
    */
   async unary<T>(
     method: string,
@@ -105,8 +118,12 @@ export class Rpc {
     defaultTimeoutMs: number | undefined = this.timeoutMs,
   ): Promise<T> {
     this.assertOpen(method);
-    const timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
-    const deadline = timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
+    const chosen = options?.timeoutMs;
+    const timeoutMs = chosen ?? defaultTimeoutMs;
+    const deadline: Deadline | undefined =
+      timeoutMs !== undefined && timeoutMs > 0
+        ? { at: Date.now() + timeoutMs, onWire: chosen !== undefined }
+        : undefined;
     const parent = options?.scope;
     const signal = options?.signal;
     // Without a caller's signal or scope, the call is cancelled only by
@@ -114,17 +131,22 @@ export class Rpc {
     // (a listener on a fresh AbortSignal costs Node microseconds per call).
     const pooled = parent === undefined && signal === undefined;
     const scope = pooled ? this.borrow() : (parent ?? this.root).child(signal);
+    if (deadline !== undefined && !deadline.onWire) scope.setDeadline(timeoutMs as number);
     const headers = options?.headers;
     try {
       // The first attempt runs inline: no retry machinery on the success path.
       try {
-        const remaining = deadline === undefined ? undefined : deadline - Date.now();
+        const remaining = deadline === undefined ? undefined : deadline.at - Date.now();
         if (remaining !== undefined && remaining <= 0) {
           throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
         }
         this.logger.debug("call", { method });
         try {
-          return await call({ signal: scope.signal, timeoutMs: remaining, headers });
+          return await call({
+            signal: scope.signal,
+            timeoutMs: deadline?.onWire ? remaining : undefined,
+            headers,
+          });
         } catch (callErr) {
           throw spuriousCancel(callErr, scope.signal);
         }
@@ -155,8 +177,10 @@ export class Rpc {
       this.logger.debug("call failed", { method, kind: error.kind });
       throw error;
     } finally {
-      if (pooled) this.giveBack(scope);
-      else scope.done();
+      if (pooled) {
+        scope.clearDeadline();
+        this.giveBack(scope);
+      } else scope.done();
     }
   }
 }

@@ -39,12 +39,21 @@ export class Scope {
       // The scope is its own listener (handleEvent): no closure per scope.
       signal.addEventListener("abort", this, { once: true });
     }
-    if (timeoutMs !== undefined && timeoutMs > 0) {
-      this.timer = setTimeout(
-        () => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
-        timeoutMs,
-      );
-    }
+    if (timeoutMs !== undefined && timeoutMs > 0) this.setDeadline(timeoutMs);
+  }
+
+  /**
+   * Aborts this scope with DeadlineExceeded after `timeoutMs`, unless
+   * {@link clearDeadline} or the end of the scope comes first.
+   */
+  setDeadline(timeoutMs: number): void {
+    this.clearDeadline();
+    this.timer = setTimeout(expire, timeoutMs, this);
+  }
+
+  clearDeadline(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** The caller's signal aborted. */
@@ -85,11 +94,14 @@ export class Scope {
   }
 
   private release(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.clearDeadline();
     this.external?.removeEventListener("abort", this);
     this.external = undefined;
     this.parent?.children?.delete(this);
     this.parent = undefined;
   }
+}
+
+function expire(scope: Scope): void {
+  scope.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
 }
