@@ -134,22 +134,9 @@ export class Rpc {
     if (deadline !== undefined && !deadline.onWire) scope.setDeadline(timeoutMs as number);
     const headers = options?.headers;
     try {
-      // The first attempt runs inline: no retry machinery on the success path.
+      // The first attempt runs on its own: no retry machinery on the success path.
       try {
-        const remaining = deadline === undefined ? undefined : deadline.at - Date.now();
-        if (remaining !== undefined && remaining <= 0) {
-          throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
-        }
-        this.logger.debug("call", { method });
-        try {
-          return await call({
-            signal: scope.signal,
-            timeoutMs: deadline?.onWire ? remaining : undefined,
-            headers,
-          });
-        } catch (callErr) {
-          throw spuriousCancel(callErr, scope.signal);
-        }
+        return await this.attempt(method, call, scope.signal, deadline, headers);
       } catch (err) {
         const policy = idempotent ? this.retry : undefined;
         if (policy === undefined || policy.maxAttempts <= 1 || !isTransient(err)) throw err;
