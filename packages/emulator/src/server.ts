@@ -116,9 +116,7 @@ export class EmulatorServer {
       const h2 = http2.createServer(serverOptions, onRequest);
       const h1 = http.createServer(onRequest);
       h2.on("sessionError", () => {});
-      this.server = net.createServer({ noDelay: true }, (socket) =>
-        routeByPreface(socket, h2, h1),
-      );
+      this.server = net.createServer({ noDelay: true }, (socket) => routeByPreface(socket, h2, h1));
     }
     this.server.on("connection", (socket: net.Socket) => {
       this.sockets.add(socket);
