@@ -2,8 +2,9 @@ import { getEventListeners } from "node:events";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { Connection, FlameError } from "@flame-ts/core";
+import { Connection, FlameError, TaskState } from "@flame-ts/core";
 import { Frontend, GetTaskRequestSchema, SessionSchema, TaskSchema } from "@flame-ts/core/gen";
+import { lastValueFrom } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createNodeTransport, type NodeTransport } from "../src/node-transport.js";
 import { frame, respond, ScriptedH2Server } from "./helpers/scripted-h2-server.js";
@@ -104,6 +105,37 @@ describe("the request on the wire", () => {
     const timeout = String(chosen?.headers["grpc-timeout"]);
     expect(timeout).toMatch(/^\d+m$/);
     expect(Number.parseInt(timeout, 10)).toBeLessThanOrEqual(5_000);
+  });
+
+  test("watchTask's own reads keep the default deadline off the wire too", async () => {
+    const done = create(TaskSchema, {
+      metadata: { id: "7" },
+      spec: { sessionId: "s" },
+      status: { state: TaskState.Succeed },
+    });
+    const sessionReply = create(SessionSchema, { metadata: { id: "s" } });
+    server.script = (req) =>
+      respond(
+        req.stream,
+        [
+          String(req.headers[":path"]).endsWith("/GetSession")
+            ? frame(toBinary(SessionSchema, sessionReply))
+            : frame(toBinary(TaskSchema, done)),
+        ],
+        ok,
+      );
+    const { t } = await open();
+    const connection = new Connection(t.transport, { timeoutMs: 60_000 });
+    const before = server.requests.length;
+    const session = await connection.getSession("s");
+    const last = await lastValueFrom(session.watchTask("7"));
+    expect(last.state).toBe(TaskState.Succeed);
+    const seen = server.requests.slice(before);
+    const paths = seen.map((r) => String(r.headers[":path"]).replace(/.*\//, ""));
+    expect(paths).toContain("GetTask");
+    for (const r of seen) {
+      expect(r.headers["grpc-timeout"], String(r.headers[":path"])).toBeUndefined();
+    }
   });
 
   test("a message over maxMessageBytes is refused before anything is sent", async () => {

@@ -78,8 +78,12 @@ export async function followTask(
       first.catch(noop);
       if (needCurrent) {
         method = "GetTask";
+        // Bounded by the connection's deadline on its own scope: the stream
+        // shares `attempt`, and the deadline stays off the wire.
+        const read = attempt.child(undefined, rpc.timeoutMs);
         const current = await rpc.client
-          .getTask(request, { signal: attempt.signal, timeoutMs: rpc.timeoutMs, headers })
+          .getTask(request, { signal: read.signal, headers })
+          .finally(() => read.done())
           .catch((err: unknown) => {
             // A GetTask hiccup does not cost the watch that is already open:
             // read it anyway; the next round asks GetTask again.

@@ -278,11 +278,12 @@ class SessionPoll {
       const round = ++this.round;
       this.joined = false;
       this.changed = false;
-      const attempt = this.scope.child();
+      // The connection's deadline bounds each poll here, not on the wire.
+      const attempt = this.scope.child(undefined, rpc.timeoutMs);
       try {
         const rows = rpc.client.listTask(
           { sessionId: this.sessionId },
-          { signal: attempt.signal, timeoutMs: rpc.timeoutMs, headers: this.headers },
+          { signal: attempt.signal, headers: this.headers },
         );
         for await (const row of rows) this.offer(row, round);
         attempt.done();
@@ -356,17 +357,20 @@ class SessionPoll {
   private confirm(watch: PolledWatch): void {
     const { rpc } = this.hub;
     watch.confirming = true;
+    const read = this.scope.child(undefined, rpc.timeoutMs);
     rpc.client
       .getTask(
         { sessionId: this.sessionId, taskId: watch.taskId },
-        { signal: this.scope.signal, timeoutMs: rpc.timeoutMs, headers: this.headers },
+        { signal: read.signal, headers: this.headers },
       )
       .then(
         (message) => {
+          read.done();
           watch.confirming = false;
           if (!watch.gone) watch.offer(toTask(message));
         },
         (err: unknown) => {
+          read.done();
           watch.confirming = false;
           // Transient failures: the next round looks again.
           if (!watch.gone && !this.scope.signal.aborted && !resumable(err)) {
