@@ -17,15 +17,6 @@ export interface Http2Options {
    * the lean transport only). Past that, new streams queue in Node.
    */
   maxConnections?: number;
-  /**
-   * Streams one connection carries before calls go to another (default 32).
-   * Node's HTTP/2 client sends the requests a socket read triggered only
-   * after handling the whole read, so on one busy connection client and
-   * server take turns; on two they overlap (BENCHMARKS.md, figure 1).
-   */
-  streamsPerConnection?: number;
-  /** Most connections opened for that spreading (default 4; 1 turns it off). */
-  spreadConnections?: number;
 }
 
 // Before the server's SETTINGS arrive Node assumes 100 concurrent streams
@@ -191,8 +182,6 @@ interface PoolOptions {
   pingIdleConnection: boolean;
   idleConnectionTimeoutMs: number;
   maxConnections: number;
-  streamsPerConnection: number;
-  spreadConnections: number;
 }
 
 /**
@@ -228,8 +217,6 @@ export class Http2SessionPool {
       pingIdleConnection: http2Options.pingIdleConnection ?? false,
       idleConnectionTimeoutMs: http2Options.idleConnectionTimeoutMs ?? 15 * 60_000,
       maxConnections: Math.max(1, http2Options.maxConnections ?? 64),
-      streamsPerConnection: Math.max(1, http2Options.streamsPerConnection ?? 32),
-      spreadConnections: Math.max(1, http2Options.spreadConnections ?? 4),
     };
   }
 
@@ -253,23 +240,15 @@ export class Http2SessionPool {
         Code.FailedPrecondition,
       );
     }
-    const { streamsPerConnection, spreadConnections, maxConnections } = this.options;
     let usable = 0;
-    // The least busy connection with room under the server's limit, and the least busy of all.
-    let roomy: PooledSession | undefined;
     let leastBusy: PooledSession | undefined;
     for (const entry of this.sessions) {
       if (!entry.usable) continue;
+      if (entry.active < (entry.settled ? entry.limit : this.knownLimit)) return entry;
       usable++;
-      const room = entry.active < (entry.settled ? entry.limit : this.knownLimit);
-      if (room && entry.active < streamsPerConnection) return entry;
-      if (room && (roomy === undefined || entry.active < roomy.active)) roomy = entry;
       if (leastBusy === undefined || entry.active < leastBusy.active) leastBusy = entry;
     }
-    // Every connection is past its share: spread onto a new one, a few at most.
-    if (usable < Math.min(spreadConnections, maxConnections)) return this.connect();
-    if (roomy !== undefined) return roomy;
-    if (leastBusy !== undefined && usable >= maxConnections) return leastBusy;
+    if (leastBusy !== undefined && usable >= this.options.maxConnections) return leastBusy;
     return this.connect();
   }
 

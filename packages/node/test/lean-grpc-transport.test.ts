@@ -419,49 +419,6 @@ describe("connections", () => {
     expect(done.map((t) => t.metadata?.id)).toEqual(["7", "7", "7", "7", "7"]);
   });
 
-  /** Holds every call after the first (answered, so the connection exists) until released. */
-  async function holdingServer() {
-    const holding = await new ScriptedH2Server().start();
-    servers.push(holding);
-    const held: { session: unknown; answer: () => void }[] = [];
-    holding.script = (req) => {
-      const answer = () => void respond(req.stream, [frame(task("7"))], ok);
-      if (holding.requests.length === 1) answer();
-      else held.push({ session: req.stream.session, answer });
-    };
-    return { holding, held };
-  }
-
-  async function spreadOf(calls: number, http2: Record<string, number>) {
-    const { holding, held } = await holdingServer();
-    const { client } = await open(holding.url, { http2 });
-    await client.getTask(request);
-    // Its stream closes just after the answer: let it, so it holds no slot.
-    await new Promise((r) => setTimeout(r, 10));
-    const pending = Array.from({ length: calls }, () => client.getTask(request));
-    while (held.length < calls) await new Promise((r) => setTimeout(r, 5));
-    const perConnection = new Map<unknown, number>();
-    for (const { session } of held)
-      perConnection.set(session, (perConnection.get(session) ?? 0) + 1);
-    for (const { answer } of held) answer();
-    const done = await Promise.all(pending);
-    expect(done.every((t) => t.metadata?.id === "7")).toBe(true);
-    return [...perConnection.values()];
-  }
-
-  test("a busy connection spreads calls onto a second one: 64 in flight by default go 32 and 32", async () => {
-    expect(await spreadOf(32, {})).toEqual([32]);
-    expect(await spreadOf(64, {})).toEqual([32, 32]);
-  });
-
-  test("spreading opens at most spreadConnections, then shares them out; 1 turns it off", async () => {
-    const shares = await spreadOf(20, { streamsPerConnection: 4, spreadConnections: 3 });
-    expect(shares).toHaveLength(3);
-    expect(shares.reduce((a, b) => a + b, 0)).toBe(20);
-    expect(Math.min(...shares)).toBeGreaterThanOrEqual(6);
-    expect(await spreadOf(20, { streamsPerConnection: 4, spreadConnections: 1 })).toEqual([20]);
-  });
-
   test("with maxConnections 1, calls past the limit wait for a free stream", async () => {
     const limited = await new ScriptedH2Server({ maxConcurrentStreams: 1 }).start();
     servers.push(limited);
