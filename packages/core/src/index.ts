@@ -12,6 +12,7 @@ export type { Codec, TaskCodec } from "./codec.js";
 export { codecs } from "./codec.js";
 export type { ConnectionOptions, SessionAttributes } from "./connection.js";
 export { Connection } from "./connection.js";
+export { connectionAffinity } from "./connection-affinity.js";
 export type { FlameErrorInit, FlameErrorKind } from "./errors.js";
 export { FlameError, kindOfCode, toFlameError } from "./errors.js";
 export { Frontend } from "./gen/flame/v1/frontend_pb.js";

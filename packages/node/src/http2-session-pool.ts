@@ -17,6 +17,15 @@ export interface Http2Options {
    * the lean transport only). Past that, new streams queue in Node.
    */
   maxConnections?: number;
+  /**
+   * Streams one connection carries before calls go to another (default 32).
+   * Node's HTTP/2 client sends the requests a socket read triggered only
+   * after handling the whole read, so on one busy connection client and
+   * server take turns; on two they overlap (BENCHMARKS.md, figure 1).
+   */
+  streamsPerConnection?: number;
+  /** Most connections opened for that spreading (default 4; 1 turns it off). */
+  spreadConnections?: number;
 }
 
 // Before the server's SETTINGS arrive Node assumes 100 concurrent streams
@@ -182,6 +191,8 @@ interface PoolOptions {
   pingIdleConnection: boolean;
   idleConnectionTimeoutMs: number;
   maxConnections: number;
+  streamsPerConnection: number;
+  spreadConnections: number;
 }
 
 /**
@@ -194,6 +205,8 @@ interface PoolOptions {
 export class Http2SessionPool {
   readonly options: PoolOptions;
   private readonly sessions: PooledSession[] = [];
+  /** Calls with the same affinity go to the same connection while it has room. */
+  private readonly pinned = new WeakMap<object, PooledSession>();
   private closedReason: ConnectError | undefined;
   /**
    * The stream limit the server last announced on any connection: a new
@@ -217,6 +230,8 @@ export class Http2SessionPool {
       pingIdleConnection: http2Options.pingIdleConnection ?? false,
       idleConnectionTimeoutMs: http2Options.idleConnectionTimeoutMs ?? 15 * 60_000,
       maxConnections: Math.max(1, http2Options.maxConnections ?? 64),
+      streamsPerConnection: Math.max(1, http2Options.streamsPerConnection ?? 32),
+      spreadConnections: Math.max(1, http2Options.spreadConnections ?? 4),
     };
   }
 
@@ -233,22 +248,44 @@ export class Http2SessionPool {
    * A connection with room for one more stream. Throws a `ConnectError`
    * (FailedPrecondition) once the pool is closed.
    */
-  pick(): PooledSession {
+  pick(affinity?: object): PooledSession {
     if (this.closedReason !== undefined) {
       throw new ConnectError(
         `the connection to ${this.baseUrl} is closed`,
         Code.FailedPrecondition,
       );
     }
+    if (affinity === undefined) return this.choose();
+    const pinned = this.pinned.get(affinity);
+    if (pinned?.usable && pinned.active < this.limitOf(pinned)) return pinned;
+    const entry = this.choose();
+    this.pinned.set(affinity, entry);
+    return entry;
+  }
+
+  /** The server's stream limit on `entry`, or the last one seen while it connects. */
+  private limitOf(entry: PooledSession): number {
+    return entry.settled ? entry.limit : this.knownLimit;
+  }
+
+  private choose(): PooledSession {
+    const { streamsPerConnection, spreadConnections, maxConnections } = this.options;
     let usable = 0;
+    // The least busy connection with room under the server's limit, and the least busy of all.
+    let roomy: PooledSession | undefined;
     let leastBusy: PooledSession | undefined;
     for (const entry of this.sessions) {
       if (!entry.usable) continue;
-      if (entry.active < (entry.settled ? entry.limit : this.knownLimit)) return entry;
       usable++;
+      const room = entry.active < this.limitOf(entry);
+      if (room && entry.active < streamsPerConnection) return entry;
+      if (room && (roomy === undefined || entry.active < roomy.active)) roomy = entry;
       if (leastBusy === undefined || entry.active < leastBusy.active) leastBusy = entry;
     }
-    if (leastBusy !== undefined && usable >= this.options.maxConnections) return leastBusy;
+    // Every connection is past its share: spread onto a new one, a few at most.
+    if (usable < Math.min(spreadConnections, maxConnections)) return this.connect();
+    if (roomy !== undefined) return roomy;
+    if (leastBusy !== undefined && usable >= maxConnections) return leastBusy;
     return this.connect();
   }
 

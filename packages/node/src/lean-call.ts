@@ -69,20 +69,22 @@ export abstract class LeanCall extends FrameReader {
   protected abstract onFailure(error: ConnectError): void;
 
   /**
-   * Open the stream and send `frame` as the whole request body. The caller
-   * has checked that `signal` is not aborted.
+   * Open the stream and send `frame` as the whole request body, on the
+   * connection of earlier calls with the same `affinity` if it still has
+   * room. The caller has checked that `signal` is not aborted.
    */
   protected start(
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     header: HeaderInit | undefined,
     frame: Uint8Array,
+    affinity?: object,
   ): void {
     let stream: StreamWithCall | undefined;
     for (let attempt = 0; stream === undefined; attempt++) {
       let entry: PooledSession | undefined;
       try {
-        entry = this.ctx.pool.pick();
+        entry = this.ctx.pool.pick(affinity);
         stream = entry.open(this.ctx.headers.forCall(this.method, timeoutMs, header));
         this.entry = entry;
       } catch (err) {

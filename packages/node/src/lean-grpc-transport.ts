@@ -22,6 +22,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
+import { connectionAffinity } from "@flame-ts/core";
 import { encodeFrame, messageTooLarge } from "./grpc-frame.js";
 import {
   encodeTimeout,
@@ -74,10 +75,26 @@ export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Tran
   const interceptors = options.interceptors?.length ? options.interceptors : undefined;
   if (interceptors === undefined) {
     return {
-      unary: (method, signal, timeoutMs, header, input) =>
-        runUnary(ctx, method, signal, deadlineOf(timeoutMs), header, input) as never,
-      stream: (method, signal, timeoutMs, header, input) =>
-        runStream(ctx, method, signal, deadlineOf(timeoutMs), header, input) as never,
+      unary: (method, signal, timeoutMs, header, input, contextValues) =>
+        runUnary(
+          ctx,
+          method,
+          signal,
+          deadlineOf(timeoutMs),
+          header,
+          input,
+          contextValues?.get(connectionAffinity),
+        ) as never,
+      stream: (method, signal, timeoutMs, header, input, contextValues) =>
+        runStream(
+          ctx,
+          method,
+          signal,
+          deadlineOf(timeoutMs),
+          header,
+          input,
+          contextValues?.get(connectionAffinity),
+        ) as never,
     };
   }
   return interceptedTransport(ctx, interceptors);
@@ -95,6 +112,7 @@ function runUnary(
   timeoutMs: number | undefined,
   header: HeaderInit | undefined,
   input: MessageInitShape<DescMessage>,
+  affinity: object | undefined,
 ): Promise<UnaryResponse> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   let frame: Uint8Array;
@@ -103,7 +121,7 @@ function runUnary(
   } catch (err) {
     return Promise.reject(err);
   }
-  return new LeanUnaryCall(ctx, method, signal, timeoutMs, header, frame).promise;
+  return new LeanUnaryCall(ctx, method, signal, timeoutMs, header, frame, affinity).promise;
 }
 
 async function runStream(
@@ -113,6 +131,7 @@ async function runStream(
   timeoutMs: number | undefined,
   header: HeaderInit | undefined,
   input: AsyncIterable<MessageInitShape<DescMessage>>,
+  affinity: object | undefined,
 ): Promise<StreamResponse> {
   if (method.methodKind !== "server_streaming") {
     throw new ConnectError(
@@ -128,7 +147,7 @@ async function runStream(
   }
   if (signal?.aborted) throw abortError(signal);
   const frame = encodeRequest(ctx, method, first.value);
-  return new LeanStreamCall(ctx, method, signal, timeoutMs, header, frame).opened;
+  return new LeanStreamCall(ctx, method, signal, timeoutMs, header, frame, affinity).opened;
 }
 
 function encodeRequest(
@@ -169,6 +188,7 @@ function interceptedTransport(ctx: LeanCallContext, interceptors: Interceptor[])
       timeoutFromHeader(req.header),
       req.header,
       req.message,
+      req.contextValues.get(connectionAffinity),
     );
     // Own properties, so interceptors that spread the response keep them.
     return {
@@ -188,6 +208,7 @@ function interceptedTransport(ctx: LeanCallContext, interceptors: Interceptor[])
       timeoutFromHeader(req.header),
       req.header,
       req.message,
+      req.contextValues.get(connectionAffinity),
     );
     return {
       stream: true,

@@ -53,6 +53,7 @@ export class LeanStreamCall
     timeoutMs: number | undefined,
     header: HeaderInit | undefined,
     frame: Uint8Array,
+    affinity?: object,
   ) {
     super(ctx, method);
     this.service = method.parent;
@@ -60,7 +61,7 @@ export class LeanStreamCall
       this.resolveOpened = resolve;
       this.rejectOpened = reject;
     });
-    this.start(signal, timeoutMs, header, frame);
+    this.start(signal, timeoutMs, header, frame, affinity);
   }
 
   get header(): Headers {

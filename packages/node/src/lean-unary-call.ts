@@ -61,13 +61,14 @@ export class LeanUnaryCall extends LeanCall {
     timeoutMs: number | undefined,
     header: HeaderInit | undefined,
     frame: Uint8Array,
+    affinity?: object,
   ) {
     super(ctx, method);
     this.promise = new Promise<UnaryResponse>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.start(signal, timeoutMs, header, frame);
+    this.start(signal, timeoutMs, header, frame, affinity);
   }
 
   protected onMessage(bytes: Uint8Array): void {

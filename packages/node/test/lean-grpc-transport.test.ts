@@ -1,8 +1,14 @@
 import { getEventListeners } from "node:events";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createClient,
+  createContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { Connection, FlameError, TaskState } from "@flame-ts/core";
+import { Connection, connectionAffinity, FlameError, TaskState } from "@flame-ts/core";
 import { Frontend, GetTaskRequestSchema, SessionSchema, TaskSchema } from "@flame-ts/core/gen";
 import { lastValueFrom } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
@@ -417,6 +423,99 @@ describe("connections", () => {
     for (const release of held) release();
     const done = await Promise.all(calls);
     expect(done.map((t) => t.metadata?.id)).toEqual(["7", "7", "7", "7", "7"]);
+  });
+
+  /** Holds every call after the first (answered, so the connection exists) until released. */
+  async function holdingServer() {
+    const holding = await new ScriptedH2Server().start();
+    servers.push(holding);
+    const held: { session: unknown; body: Buffer; answer: () => void }[] = [];
+    holding.script = (req) => {
+      const answer = () => void respond(req.stream, [frame(task("7"))], ok);
+      if (holding.requests.length === 1) answer();
+      else held.push({ session: req.stream.session, body: req.body, answer });
+    };
+    return { holding, held };
+  }
+
+  async function spreadOf(calls: number, http2: Record<string, number>) {
+    const { holding, held } = await holdingServer();
+    const { client } = await open(holding.url, { http2 });
+    await client.getTask(request);
+    // Its stream closes just after the answer: let it, so it holds no slot.
+    await new Promise((r) => setTimeout(r, 10));
+    const pending = Array.from({ length: calls }, () => client.getTask(request));
+    while (held.length < calls) await new Promise((r) => setTimeout(r, 5));
+    const perConnection = new Map<unknown, number>();
+    for (const { session } of held)
+      perConnection.set(session, (perConnection.get(session) ?? 0) + 1);
+    for (const { answer } of held) answer();
+    const done = await Promise.all(pending);
+    expect(done.every((t) => t.metadata?.id === "7")).toBe(true);
+    return [...perConnection.values()];
+  }
+
+  test("a busy connection spreads calls onto a second one: 64 in flight by default go 32 and 32", async () => {
+    expect(await spreadOf(32, {})).toEqual([32]);
+    expect(await spreadOf(64, {})).toEqual([32, 32]);
+  });
+
+  test("spreading opens at most spreadConnections, then shares them out; 1 turns it off", async () => {
+    const shares = await spreadOf(20, { streamsPerConnection: 4, spreadConnections: 3 });
+    expect(shares).toHaveLength(3);
+    expect(shares.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(Math.min(...shares)).toBeGreaterThanOrEqual(6);
+    expect(await spreadOf(20, { streamsPerConnection: 4, spreadConnections: 1 })).toEqual([20]);
+  });
+
+  test("calls with the same connectionAffinity stay on one connection while others spread", async () => {
+    const { holding, held } = await holdingServer();
+    const { client } = await open(holding.url, {
+      http2: { streamsPerConnection: 1, spreadConnections: 4 },
+    });
+    await client.getTask(request);
+    await new Promise((r) => setTimeout(r, 10));
+    const together = { contextValues: createContextValues().set(connectionAffinity, {}) };
+    const pending = [
+      client.getTask({ ...request, taskId: "first" }, together),
+      client.getTask({ ...request, taskId: "other" }),
+      client.getTask({ ...request, taskId: "second" }, together),
+    ];
+    while (held.length < 3) await new Promise((r) => setTimeout(r, 5));
+    // Held in the order they reached the server, which two connections do not keep.
+    const sessionOf = (taskId: string) =>
+      held.find((h) => fromBinary(GetTaskRequestSchema, h.body.subarray(5)).taskId === taskId)
+        ?.session;
+    const [first, other, second] = ["first", "other", "second"].map(sessionOf);
+    expect(first).toBeDefined();
+    expect(other).not.toBe(first);
+    expect(second).toBe(first);
+    for (const { answer } of held) answer();
+    await Promise.all(pending);
+  });
+
+  test("a watch's WatchTask and its GetTask share a connection even when calls spread", async () => {
+    const done = create(TaskSchema, {
+      metadata: { id: "7" },
+      spec: { sessionId: "s" },
+      status: { state: TaskState.Succeed },
+    });
+    const sessionOf = new Map<string, unknown>();
+    server.script = (req) => {
+      const method = String(req.headers[":path"]).replace(/.*\//, "");
+      sessionOf.set(method, req.stream.session);
+      const reply =
+        method === "GetSession"
+          ? toBinary(SessionSchema, create(SessionSchema, { metadata: { id: "s" } }))
+          : toBinary(TaskSchema, done);
+      respond(req.stream, [frame(reply)], ok);
+    };
+    const { t } = await open(server.url, { http2: { streamsPerConnection: 1 } });
+    const connection = new Connection(t.transport);
+    const session = await connection.getSession("s");
+    expect((await lastValueFrom(session.watchTask("7"))).state).toBe(TaskState.Succeed);
+    expect(sessionOf.get("WatchTask")).toBeDefined();
+    expect(sessionOf.get("GetTask")).toBe(sessionOf.get("WatchTask"));
   });
 
   test("with maxConnections 1, calls past the limit wait for a free stream", async () => {

@@ -1,4 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { connectionAffinity } from "../connection-affinity.js";
 import { FlameError, toFlameError } from "../errors.js";
 import { backoffDelay, sleep } from "../retry.js";
 import type { Task } from "../task.js";
@@ -71,8 +72,14 @@ export async function followTask(
     // after which it ends it): then there is nothing to cancel.
     let streamOver = false;
     try {
-      // The request goes out now; read the current state while it opens.
-      const stream = rpc.client.watchTask(request, { signal: attempt.signal, headers });
+      // The request goes out now; read the current state while it opens, on
+      // the same connection, so the server sees the WatchTask first.
+      const contextValues = createContextValues().set(connectionAffinity, attempt);
+      const stream = rpc.client.watchTask(request, {
+        signal: attempt.signal,
+        headers,
+        contextValues,
+      });
       const iterator = stream[Symbol.asyncIterator]();
       const first = iterator.next();
       first.catch(noop);
@@ -82,7 +89,7 @@ export async function followTask(
         // shares `attempt`, and the deadline stays off the wire.
         const read = attempt.child(undefined, rpc.timeoutMs);
         const current = await rpc.client
-          .getTask(request, { signal: read.signal, headers })
+          .getTask(request, { signal: read.signal, headers, contextValues })
           .finally(() => read.done())
           .catch((err: unknown) => {
             // A GetTask hiccup does not cost the watch that is already open:
