@@ -196,11 +196,15 @@ interface PoolOptions {
 }
 
 /**
- * The HTTP/2 connections of one transport: normally one, opened on the
- * first call and again whenever the last one closed, was destroyed or got
- * a GOAWAY. A connection that holds as many streams as the server allows
- * gets a sibling (up to `maxConnections`), so long-lived watches never
- * starve unary calls. `close()` destroys them all and refuses new calls.
+ * The HTTP/2 connections of one transport: one while calls are few,
+ * opened on the first call and again whenever the last one closed, was
+ * destroyed or got a GOAWAY. Once every connection carries
+ * `streamsPerConnection` streams, calls spread onto another (up to
+ * `spreadConnections`), so client and server overlap instead of taking
+ * turns; calls with the same affinity stay together. A connection that
+ * holds as many streams as the server allows gets a sibling (up to
+ * `maxConnections`), so long-lived watches never starve unary calls.
+ * `close()` destroys them all and refuses new calls.
  */
 export class Http2SessionPool {
   readonly options: PoolOptions;
