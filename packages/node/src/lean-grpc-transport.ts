@@ -34,7 +34,7 @@ import type { Http2SessionPool } from "./http2-session-pool.js";
 import type { LeanCallContext } from "./lean-call.js";
 import { LeanStreamCall } from "./lean-stream-call.js";
 import { LeanUnaryCall } from "./lean-unary-call.js";
-import { abortError } from "./stream-errors.js";
+import { abortError, codecError } from "./stream-errors.js";
 
 /** Options of {@link createLeanGrpcTransport}. */
 export interface LeanGrpcTransportOptions {
@@ -162,10 +162,7 @@ function encodeRequest(
       : create(method.input, input as MessageInitShape<DescMessage>);
     bytes = toBinary(method.input, message as MessageShape<DescMessage>);
   } catch (err) {
-    throw new ConnectError(
-      `serialize binary: ${err instanceof Error ? err.message : String(err)}`,
-      Code.Internal,
-    );
+    throw codecError("serialize", err);
   }
   if (bytes.byteLength > ctx.writeMaxBytes) {
     throw messageTooLarge(bytes.byteLength, ctx.writeMaxBytes, "write");
@@ -190,15 +187,7 @@ function interceptedTransport(ctx: LeanCallContext, interceptors: Interceptor[])
       req.message,
       req.contextValues.get(connectionAffinity),
     );
-    // Own properties, so interceptors that spread the response keep them.
-    return {
-      stream: false,
-      service: res.service,
-      method: res.method,
-      header: res.header,
-      trailer: res.trailer,
-      message: res.message,
-    };
+    return { stream: false, ...ownFields(res) };
   };
   const innerStream = async (req: StreamRequest): Promise<StreamResponse> => {
     const res = await runStream(
@@ -210,14 +199,7 @@ function interceptedTransport(ctx: LeanCallContext, interceptors: Interceptor[])
       req.message,
       req.contextValues.get(connectionAffinity),
     );
-    return {
-      stream: true,
-      service: res.service,
-      method: res.method,
-      header: res.header,
-      trailer: res.trailer,
-      message: res.message,
-    };
+    return { stream: true, ...ownFields(res) };
   };
   const unary = applyInterceptors(innerUnary as never, interceptors) as (
     req: UnaryRequest,
@@ -263,6 +245,20 @@ function interceptedTransport(ctx: LeanCallContext, interceptors: Interceptor[])
       }) as never;
     },
   };
+}
+
+/**
+ * A response's fields as own properties (ours are getters on a class), so
+ * interceptors that spread the response keep them.
+ */
+function ownFields<R extends UnaryResponse | StreamResponse>(res: R) {
+  return {
+    service: res.service,
+    method: res.method,
+    header: res.header,
+    trailer: res.trailer,
+    message: res.message,
+  } as Omit<R, "stream">;
 }
 
 type AnyFn = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;

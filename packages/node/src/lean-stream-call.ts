@@ -9,6 +9,7 @@ import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
 import type { HeaderInit } from "./grpc-request-headers.js";
 import { toHeaders } from "./grpc-status.js";
 import { LeanCall, type LeanCallContext } from "./lean-call.js";
+import { codecError } from "./stream-errors.js";
 
 // Past this many unread messages the HTTP/2 stream is paused, so a slow
 // reader pushes back on the server through flow control.
@@ -127,12 +128,7 @@ export class LeanStreamCall
     try {
       message = fromBinary(this.method.output, bytes);
     } catch (err) {
-      this.fail(
-        new ConnectError(
-          `parse binary: ${err instanceof Error ? err.message : String(err)}`,
-          Code.Internal,
-        ),
-      );
+      this.fail(codecError("parse", err));
       return;
     }
     const waiting = this.waiting;

@@ -10,6 +10,7 @@ import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect";
 import type { HeaderInit } from "./grpc-request-headers.js";
 import { toHeaders } from "./grpc-status.js";
 import { LeanCall, type LeanCallContext } from "./lean-call.js";
+import { codecError } from "./stream-errors.js";
 
 /**
  * A unary response whose `header` and `trailer` become fetch `Headers`
@@ -101,12 +102,7 @@ export class LeanUnaryCall extends LeanCall {
     try {
       message = fromBinary(method.output, payload);
     } catch (err) {
-      this.onFailure(
-        new ConnectError(
-          `parse binary: ${err instanceof Error ? err.message : String(err)}`,
-          Code.Internal,
-        ),
-      );
+      this.onFailure(codecError("parse", err));
       return;
     }
     this.resolve(

@@ -96,3 +96,11 @@ export function abortError(signal: AbortSignal): ConnectError {
 export function deadlineError(): ConnectError {
   return new ConnectError("the operation timed out", Code.DeadlineExceeded);
 }
+
+/** A message that did not decode (`parse`) or encode (`serialize`): Internal, with the cause's text. */
+export function codecError(what: "parse" | "serialize", err: unknown): ConnectError {
+  return new ConnectError(
+    `${what} binary: ${err instanceof Error ? err.message : String(err)}`,
+    Code.Internal,
+  );
+}
