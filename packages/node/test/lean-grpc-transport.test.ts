@@ -13,7 +13,12 @@ import { Frontend, GetTaskRequestSchema, SessionSchema, TaskSchema } from "@flam
 import { lastValueFrom } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createNodeTransport, type NodeTransport } from "../src/node-transport.js";
-import { frame, respond, ScriptedH2Server } from "./helpers/scripted-h2-server.js";
+import {
+  frame,
+  respond,
+  ScriptedH2Server,
+  type SeenRequest,
+} from "./helpers/scripted-h2-server.js";
 
 // The lean transport (the default) against a server that answers exactly
 // as each test scripts it, right or wrong.
@@ -41,6 +46,23 @@ async function rejectionOf(promise: Promise<unknown>): Promise<ConnectError> {
 const task = (id: string, input = new Uint8Array([1, 2, 3])) =>
   toBinary(TaskSchema, create(TaskSchema, { metadata: { id }, spec: { sessionId: "s", input } }));
 const ok = { "grpc-status": "0" };
+const methodOf = (req: SeenRequest) => String(req.headers[":path"]).replace(/.*\//, "");
+
+/** A script: GetSession answers session "s"; any other call, task "7" Succeeded (a watch ends at once). */
+function answerSessionAndFinishedTask(req: SeenRequest) {
+  const reply =
+    methodOf(req) === "GetSession"
+      ? toBinary(SessionSchema, create(SessionSchema, { metadata: { id: "s" } }))
+      : toBinary(
+          TaskSchema,
+          create(TaskSchema, {
+            metadata: { id: "7" },
+            spec: { sessionId: "s" },
+            status: { state: TaskState.Succeed },
+          }),
+        );
+  return respond(req.stream, [frame(reply)], ok);
+}
 const request = { taskId: "7", sessionId: "s" };
 const nextTick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -94,12 +116,7 @@ describe("the request on the wire", () => {
   });
 
   test("a Connection sends a deadline the caller chose, never its own default", async () => {
-    server.script = (req) =>
-      respond(
-        req.stream,
-        [frame(toBinary(SessionSchema, create(SessionSchema, { metadata: { id: "s" } })))],
-        ok,
-      );
+    server.script = answerSessionAndFinishedTask;
     const { t } = await open();
     const connection = new Connection(t.transport, { timeoutMs: 60_000 });
     const before = server.requests.length;
@@ -114,22 +131,7 @@ describe("the request on the wire", () => {
   });
 
   test("watchTask's own reads keep the default deadline off the wire too", async () => {
-    const done = create(TaskSchema, {
-      metadata: { id: "7" },
-      spec: { sessionId: "s" },
-      status: { state: TaskState.Succeed },
-    });
-    const sessionReply = create(SessionSchema, { metadata: { id: "s" } });
-    server.script = (req) =>
-      respond(
-        req.stream,
-        [
-          String(req.headers[":path"]).endsWith("/GetSession")
-            ? frame(toBinary(SessionSchema, sessionReply))
-            : frame(toBinary(TaskSchema, done)),
-        ],
-        ok,
-      );
+    server.script = answerSessionAndFinishedTask;
     const { t } = await open();
     const connection = new Connection(t.transport, { timeoutMs: 60_000 });
     const before = server.requests.length;
@@ -137,8 +139,7 @@ describe("the request on the wire", () => {
     const last = await lastValueFrom(session.watchTask("7"));
     expect(last.state).toBe(TaskState.Succeed);
     const seen = server.requests.slice(before);
-    const paths = seen.map((r) => String(r.headers[":path"]).replace(/.*\//, ""));
-    expect(paths).toContain("GetTask");
+    expect(seen.map(methodOf)).toContain("GetTask");
     for (const r of seen) {
       expect(r.headers["grpc-timeout"], String(r.headers[":path"])).toBeUndefined();
     }
@@ -495,20 +496,10 @@ describe("connections", () => {
   });
 
   test("a watch's WatchTask and its GetTask share a connection even when calls spread", async () => {
-    const done = create(TaskSchema, {
-      metadata: { id: "7" },
-      spec: { sessionId: "s" },
-      status: { state: TaskState.Succeed },
-    });
     const sessionOf = new Map<string, unknown>();
     server.script = (req) => {
-      const method = String(req.headers[":path"]).replace(/.*\//, "");
-      sessionOf.set(method, req.stream.session);
-      const reply =
-        method === "GetSession"
-          ? toBinary(SessionSchema, create(SessionSchema, { metadata: { id: "s" } }))
-          : toBinary(TaskSchema, done);
-      respond(req.stream, [frame(reply)], ok);
+      sessionOf.set(methodOf(req), req.stream.session);
+      return answerSessionAndFinishedTask(req);
     };
     const { t } = await open(server.url, { http2: { streamsPerConnection: 1 } });
     const connection = new Connection(t.transport);
