@@ -363,14 +363,13 @@ class SessionPoll {
         { sessionId: this.sessionId, taskId: watch.taskId },
         { signal: read.signal, headers: this.headers },
       )
+      .finally(() => read.done())
       .then(
         (message) => {
-          read.done();
           watch.confirming = false;
           if (!watch.gone) watch.offer(toTask(message));
         },
         (err: unknown) => {
-          read.done();
           watch.confirming = false;
           // Transient failures: the next round looks again.
           if (!watch.gone && !this.scope.signal.aborted && !resumable(err)) {
