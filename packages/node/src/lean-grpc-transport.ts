@@ -76,15 +76,7 @@ export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Tran
   if (interceptors === undefined) {
     return {
       unary: (method, signal, timeoutMs, header, input, contextValues) =>
-        runUnary(
-          ctx,
-          method,
-          signal,
-          deadlineOf(timeoutMs),
-          header,
-          input,
-          contextValues?.get(connectionAffinity),
-        ) as never,
+        runUnary(ctx, method, signal, deadlineOf(timeoutMs), header, input, contextValues) as never,
       stream: (method, signal, timeoutMs, header, input, contextValues) =>
         runStream(
           ctx,
@@ -93,7 +85,7 @@ export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Tran
           deadlineOf(timeoutMs),
           header,
           input,
-          contextValues?.get(connectionAffinity),
+          contextValues,
         ) as never,
     };
   }
@@ -112,7 +104,7 @@ function runUnary(
   timeoutMs: number | undefined,
   header: HeaderInit | undefined,
   input: MessageInitShape<DescMessage>,
-  affinity: object | undefined,
+  contextValues: ContextValues | undefined,
 ): Promise<UnaryResponse> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   let frame: Uint8Array;
@@ -121,6 +113,7 @@ function runUnary(
   } catch (err) {
     return Promise.reject(err);
   }
+  const affinity = contextValues?.get(connectionAffinity);
   return new LeanUnaryCall(ctx, method, signal, timeoutMs, header, frame, affinity).promise;
 }
 
@@ -131,7 +124,7 @@ async function runStream(
   timeoutMs: number | undefined,
   header: HeaderInit | undefined,
   input: AsyncIterable<MessageInitShape<DescMessage>>,
-  affinity: object | undefined,
+  contextValues: ContextValues | undefined,
 ): Promise<StreamResponse> {
   if (method.methodKind !== "server_streaming") {
     throw new ConnectError(
@@ -147,6 +140,7 @@ async function runStream(
   }
   if (signal?.aborted) throw abortError(signal);
   const frame = encodeRequest(ctx, method, first.value);
+  const affinity = contextValues?.get(connectionAffinity);
   return new LeanStreamCall(ctx, method, signal, timeoutMs, header, frame, affinity).opened;
 }
 
@@ -185,7 +179,7 @@ function interceptedTransport(ctx: LeanCallContext, interceptors: Interceptor[])
       timeoutFromHeader(req.header),
       req.header,
       req.message,
-      req.contextValues.get(connectionAffinity),
+      req.contextValues,
     );
     return { stream: false, ...ownFields(res) };
   };
@@ -197,7 +191,7 @@ function interceptedTransport(ctx: LeanCallContext, interceptors: Interceptor[])
       timeoutFromHeader(req.header),
       req.header,
       req.message,
-      req.contextValues.get(connectionAffinity),
+      req.contextValues,
     );
     return { stream: true, ...ownFields(res) };
   };
