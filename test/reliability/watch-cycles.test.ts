@@ -57,7 +57,21 @@ function runChild(
   );
 }
 
-it(`${CYCLES} watchTask subscribe/unsubscribe cycles leave no stream open and no heap growth`, async () => {
+interface CycleFigures {
+  warmup: number;
+  cycles: number;
+  baseline: number;
+  mid: number;
+  end: number;
+  ms: number;
+}
+
+/**
+ * Runs the cycles child against a fresh session whose one task is running
+ * (held), with `extra` arguments after the cycle count; returns its
+ * figures and the emulator's stats before and after, once no stream is open.
+ */
+async function cyclesOnRunningTask(extra: string[] = []) {
   const session = await connection.createSession({ application: "held" });
   const task = await session.createTask();
   await waitFor(async () => (await session.getTask(task.id)).state === 1, "the task to run");
@@ -67,18 +81,16 @@ it(`${CYCLES} watchTask subscribe/unsubscribe cycles leave no stream open and no
     session.id,
     task.id,
     String(CYCLES),
+    ...extra,
   ]);
   expect(code, stderr).toBe(0);
-  const figures = JSON.parse(stdout.trim().split("\n").at(-1) as string) as {
-    warmup: number;
-    cycles: number;
-    baseline: number;
-    mid: number;
-    end: number;
-    ms: number;
-  };
+  const figures = JSON.parse(stdout.trim().split("\n").at(-1) as string) as CycleFigures;
   await waitFor(() => emulator.stats().openStreams === 0, "no open streams");
-  const after = emulator.stats();
+  return { session, task, figures, before, after: emulator.stats() };
+}
+
+it(`${CYCLES} watchTask subscribe/unsubscribe cycles leave no stream open and no heap growth`, async () => {
+  const { session, task, figures, before, after } = await cyclesOnRunningTask();
   const started = after.streamsStarted - before.streamsStarted;
   const cancelled = after.streamsCancelled - before.streamsCancelled;
   const total = figures.warmup + figures.cycles;
@@ -104,27 +116,7 @@ it(`${CYCLES} watchTask subscribe/unsubscribe cycles leave no stream open and no
 });
 
 it(`${CYCLES} polled watchTask cycles (budget 0) open no WatchTask, leave no stream open, no heap growth`, async () => {
-  const session = await connection.createSession({ application: "held" });
-  const task = await session.createTask();
-  await waitFor(async () => (await session.getTask(task.id)).state === 1, "the task to run");
-  const before = emulator.stats();
-  const { code, stdout, stderr } = await runChild([
-    emulator.url,
-    session.id,
-    task.id,
-    String(CYCLES),
-    "20",
-    "0",
-  ]);
-  expect(code, stderr).toBe(0);
-  const figures = JSON.parse(stdout.trim().split("\n").at(-1) as string) as {
-    baseline: number;
-    mid: number;
-    end: number;
-    ms: number;
-  };
-  await waitFor(() => emulator.stats().openStreams === 0, "no open streams");
-  const after = emulator.stats();
+  const { session, task, figures, before, after } = await cyclesOnRunningTask(["20", "0"]);
   const lists = (after.calls.ListTask ?? 0) - (before.calls.ListTask ?? 0);
   console.info(
     `polled watch cycles: ${lists} ListTask polls; heap baseline ${(figures.baseline / MB).toFixed(1)} MB, ` +
