@@ -3,6 +3,7 @@ import { type ClientHttp2Stream, constants } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import type { CallGuard, HeaderReader } from "./call-guard.js";
+import { logCallDone } from "./call-log.js";
 import type { CorsPolicy } from "./cors.js";
 import type { Downstream, DownstreamListener } from "./downstream.js";
 import type { FastPathRoute } from "./fast-path.js";
@@ -375,27 +376,7 @@ class ProxiedCall implements DownstreamListener {
   }
 
   #logDone(code: number, message: unknown): void {
-    const logger = this.#proxy.deps.logger;
-    const method = this.#route.method.name;
-    const ms = Date.now() - this.#started;
-    if (code === Code.Unavailable || code === Code.Internal || code === Code.Unknown) {
-      logger.warn?.("upstream call failed", {
-        method,
-        code: Code[code],
-        message: typeof message === "string" ? decodeMessage(message) : undefined,
-        ms,
-      });
-    } else {
-      logger.debug?.("forwarded", { method, code: code === 0 ? "OK" : Code[code], ms });
-    }
-  }
-}
-
-function decodeMessage(message: string): string {
-  try {
-    return decodeURIComponent(message);
-  } catch {
-    return message;
+    logCallDone(this.#proxy.deps.logger, this.#route.method.name, code, message, this.#started);
   }
 }
 

@@ -8,6 +8,11 @@ export interface GatewayStats {
   rejected: Record<RejectionReason, number>;
   /** Server streams open through the gateway right now. */
   openStreams: number;
-  /** HTTP/2 connections to the upstream (more open when one is full of streams). */
+  /**
+   * HTTP/2 connections to the upstream: the shared pool's (more open when
+   * one is full of streams) and one per relayed client connection.
+   */
   upstreamConnections: number;
+  /** Client connections the gRPC relay carries frame by frame (`grpcRelay`). */
+  relayedConnections: number;
 }

@@ -16,6 +16,17 @@ export type StreamInterceptor = (
   headers: http2.IncomingHttpHeaders,
 ) => boolean;
 
+/**
+ * Takes a cleartext HTTP/2 connection once its first bytes (`head`) show
+ * the preface; `decline` gives it, with the bytes read so far, to Node's
+ * HTTP/2 server instead.
+ */
+export type Http2ConnectionInterceptor = (
+  socket: net.Socket,
+  head: Buffer,
+  decline: (bytes: Buffer) => void,
+) => void;
+
 export interface ListeningServer {
   readonly port: number;
   readonly address: string;
@@ -42,6 +53,7 @@ export async function listen(
     host: string;
     tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
     onStream?: StreamInterceptor;
+    onHttp2Connection?: Http2ConnectionInterceptor;
   },
 ): Promise<ListeningServer> {
   const sockets = new Set<net.Socket>();
@@ -72,7 +84,9 @@ export async function listen(
     // accepted here and handed over, so its default never applies. With Nagle
     // on, gRPC-Web's trailer frame (a second small write) waits for the
     // client's delayed ACK, up to 40 ms per call.
-    outer = net.createServer({ noDelay: true }, (socket) => routeByPreface(socket, h1, h2));
+    outer = net.createServer({ noDelay: true }, (socket) =>
+      routeByPreface(socket, h1, h2, options.onHttp2Connection),
+    );
   }
   outer.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
@@ -130,7 +144,19 @@ function interceptStreams(
   server.on("stream", onServerStream);
 }
 
-function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+function routeByPreface(
+  socket: net.Socket,
+  h1: http.Server,
+  h2: http2.Http2Server,
+  onHttp2Connection: Http2ConnectionInterceptor | undefined,
+): void {
+  const toHttp2 = (bytes: Buffer) => {
+    socket.pause();
+    socket.unshift(bytes);
+    // Http2Session reads what is already buffered on the next tick; resuming
+    // here would flow the preface away to no listener.
+    h2.emit("connection", socket);
+  };
   let seen = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     seen = Buffer.concat([seen, chunk]);
@@ -140,13 +166,13 @@ function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Serv
     if (isH2 && seen.length < h2Preface.length) return;
     socket.off("data", onData);
     socket.off("error", onError);
-    socket.pause();
-    socket.unshift(seen);
-    if (isH2) {
-      // Http2Session reads what is already buffered on the next tick; resuming
-      // here would flow the preface away to no listener.
-      h2.emit("connection", socket);
+    if (isH2 && onHttp2Connection !== undefined) {
+      onHttp2Connection(socket, seen, toHttp2);
+    } else if (isH2) {
+      toHttp2(seen);
     } else {
+      socket.pause();
+      socket.unshift(seen);
       h1.emit("connection", socket);
       socket.resume();
     }

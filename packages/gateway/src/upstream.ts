@@ -21,6 +21,8 @@ export interface Upstream {
   readonly displayUrl: string;
   readonly transport: Transport;
   readonly pool: UpstreamPool;
+  /** The CA the upstream's certificate is checked against, if not the system's. */
+  readonly ca: string | undefined;
   close(): void;
 }
 
@@ -78,6 +80,7 @@ export async function openUpstream(options: UpstreamOptions): Promise<Upstream> 
     displayUrl: baseUrl,
     transport,
     pool,
+    ca,
     close: () => pool.abort(),
   };
 }

@@ -1,7 +1,8 @@
-// The byte-forwarding path: binary gRPC (HTTP/2) and gRPC-Web (HTTP/1.1 and
-// HTTP/2) calls pass through the gateway without being decoded. Clients
-// must see exactly what a gRPC client sees talking to the upstream
-// directly; the gateway's checks still run before anything goes upstream.
+// The byte-forwarding paths: binary gRPC (HTTP/2, through the gRPC relay or
+// Node's HTTP/2 server) and gRPC-Web (HTTP/1.1 and HTTP/2) calls pass
+// through the gateway without being decoded. Clients must see exactly what a
+// gRPC client sees talking to the upstream directly; the gateway's checks
+// still run before anything goes upstream.
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -13,18 +14,19 @@ import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
 
 let flame: FakeFlame;
 let gateway: Gateway;
+/** The same gateway without the gRPC relay: gRPC goes through Node's HTTP/2 server. */
+let nodeGateway: Gateway;
 const origin = "https://dash.example.com";
 
 beforeAll(async () => {
   flame = await startFakeFlame();
-  gateway = await startGateway({
-    upstream: flame.url,
-    maxMessageBytes: 1024,
-    allowedOrigins: [origin],
-  });
+  const options = { upstream: flame.url, maxMessageBytes: 1024, allowedOrigins: [origin] };
+  gateway = await startGateway(options);
+  nodeGateway = await startGateway({ ...options, grpcRelay: false });
 });
 
 afterAll(async () => {
+  await nodeGateway?.close();
   await gateway?.close();
   await flame?.close();
 });
@@ -54,11 +56,9 @@ async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
 }
 
 /** What a call showed its client: message or error, headers and trailers. */
-async function observe(protocol: Protocol | "direct", name: string) {
-  const client = clientFor(
-    protocol === "direct" ? "grpc" : protocol,
-    protocol === "direct" ? flame.url : gateway.url,
-  );
+async function observe(path: BytePath | "direct", name: string) {
+  const client =
+    path === "direct" ? clientFor("grpc", flame.url) : clientFor(path.protocol, urlOf(path));
   let header: Headers | undefined;
   let trailer: Headers | undefined;
   try {
@@ -86,11 +86,38 @@ async function observe(protocol: Protocol | "direct", name: string) {
 
 const byteProtocols: Protocol[] = ["grpc", "grpc-web", "grpc-web-h2"];
 
-describe.each(byteProtocols)("over %s, the byte path", (protocol) => {
+interface BytePath {
+  name: string;
+  protocol: Protocol;
+  /** gRPC over cleartext HTTP/2 goes through the gRPC relay (the default). */
+  relay: boolean;
+}
+
+const bytePaths: BytePath[] = [
+  { name: "grpc through the relay", protocol: "grpc", relay: true },
+  { name: "grpc through Node's HTTP/2 server", protocol: "grpc", relay: false },
+  { name: "grpc-web", protocol: "grpc-web", relay: false },
+  { name: "grpc-web-h2", protocol: "grpc-web-h2", relay: false },
+];
+
+function urlOf(path: BytePath): string {
+  return path.protocol === "grpc" && !path.relay ? nodeGateway.url : gateway.url;
+}
+
+describe.each(bytePaths)("over $name, the byte path", (path) => {
+  const { protocol } = path;
+  const gatewayUrl = () => urlOf(path);
+  const stats = () => (urlOf(path) === gateway.url ? gateway : nodeGateway).stats();
+
   it("is the path taken, and a unary answer is what a direct gRPC client gets", async () => {
     const spy = spyOnBytePath();
-    const via = await observe(protocol, "flmping");
-    expect(spy).toHaveBeenCalledTimes(1);
+    const forwarded = stats().forwarded.GetApplication ?? 0;
+    const via = await observe(path, "flmping");
+    // The relay forwards frames itself; the other paths hand the call to the byte proxy.
+    expect(spy).toHaveBeenCalledTimes(path.relay ? 0 : 1);
+    expect(stats().forwarded.GetApplication).toBe(forwarded + 1);
+    if (path.relay) expect(stats().relayedConnections).toBeGreaterThan(0);
+    else if (protocol === "grpc") expect(stats().relayedConnections).toBe(0);
     const direct = await observe("direct", "flmping");
     expect(via).toEqual(direct);
     expect(via.header).toBe("from-flame");
@@ -98,7 +125,7 @@ describe.each(byteProtocols)("over %s, the byte path", (protocol) => {
   });
 
   it("keeps error codes, messages and error metadata as a direct client sees them", async () => {
-    const via = await observe(protocol, "nope");
+    const via = await observe(path, "nope");
     const direct = await observe("direct", "nope");
     expect(via).toEqual(direct);
     expect(via).toEqual({
@@ -109,7 +136,7 @@ describe.each(byteProtocols)("over %s, the byte path", (protocol) => {
   });
 
   it("relays a server stream to its end, and a stream's error after its first message", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, gatewayUrl());
     const direct = clientFor("grpc", flame.url);
     const tasks = await collect(client.listTask({ sessionId: "s1" }));
     expect(tasks).toEqual(await collect(direct.listTask({ sessionId: "s1" })));
@@ -129,25 +156,25 @@ describe.each(byteProtocols)("over %s, the byte path", (protocol) => {
   });
 
   it("cancels the upstream stream when the client cancels", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, gatewayUrl());
     const cancelled = flame.streamsCancelled;
     const ac = new AbortController();
     const iterator = client
       .watchTask({ sessionId: "s1", taskId: "9" }, { signal: ac.signal })
       [Symbol.asyncIterator]();
     expect((await iterator.next()).done).toBe(false);
-    expect(gateway.stats().openStreams).toBe(1);
+    expect(stats().openStreams).toBe(1);
     ac.abort();
     await expect(iterator.next()).rejects.toMatchObject({ code: Code.Canceled });
     await eventually(
       () => flame.streamsCancelled === cancelled + 1,
       "the upstream to see the cancel",
     );
-    await eventually(() => gateway.stats().openStreams === 0, "the gateway to drop the stream");
+    await eventually(() => stats().openStreams === 0, "the gateway to drop the stream");
   });
 
   it("refuses an oversized request before the upstream sees it", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, gatewayUrl());
     const before = flame.totalCalls();
     const err = await rejection(client.getApplication({ name: "x".repeat(2000) }));
     expect(err.code).toBe(Code.ResourceExhausted);
@@ -159,7 +186,7 @@ describe.each(byteProtocols)("over %s, the byte path", (protocol) => {
   });
 
   it("refuses an oversized response instead of relaying it", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, gatewayUrl());
     const before = flame.calls.CreateTask ?? 0;
     const err = await rejection(
       client.createTask({ task: { sessionId: "s", input: new Uint8Array(1000).fill(7) } }),
@@ -169,7 +196,7 @@ describe.each(byteProtocols)("over %s, the byte path", (protocol) => {
   });
 
   it("forwards the deadline, and ends a held stream at it, cancelling upstream", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, gatewayUrl());
     await client.getTask({ sessionId: "s1", taskId: "1" }, { timeoutMs: 20_000 });
     expect(flame.timeoutMs.GetTask).toBeGreaterThan(0);
     expect(flame.timeoutMs.GetTask).toBeLessThanOrEqual(20_000);
@@ -186,7 +213,7 @@ describe.each(byteProtocols)("over %s, the byte path", (protocol) => {
   });
 
   it("forwards application headers, never the browser's or the protocol's own", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, gatewayUrl());
     await client.getTask(
       { sessionId: "s1", taskId: "1" },
       { headers: { "x-request-id": `req-${protocol}`, cookie: "a=b", origin } },
@@ -245,34 +272,40 @@ describe("gRPC-Web framing on the wire", () => {
     expect(trailer).toContain("x-upstream-trailer: done\r\n");
   });
 
-  it("refuses a frame header split across DATA frames once it is whole, forwarding nothing", async () => {
-    const session = http2.connect(gateway.url);
-    try {
-      const before = flame.totalCalls();
-      const stream = session.request({
-        ":method": "POST",
-        ":path": "/flame.v1.Frontend/GetApplication",
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => {
-        stream.on("response", (h) => {
-          if (h["grpc-status"] !== undefined) resolve(h);
+  it.each([
+    ["the relay", () => gateway],
+    ["Node's HTTP/2 server", () => nodeGateway],
+  ])(
+    "refuses a frame header split across DATA frames once it is whole, forwarding nothing (%s)",
+    async (_, gw) => {
+      const session = http2.connect(gw().url);
+      try {
+        const before = flame.totalCalls();
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/flame.v1.Frontend/GetApplication",
+          "content-type": "application/grpc",
+          te: "trailers",
         });
-        stream.on("trailers", resolve);
-      });
-      stream.resume();
-      const header = Buffer.from([0, 0, 0, 0x10, 0]); // 4096 bytes announced
-      stream.write(header.subarray(0, 2));
-      await new Promise((r) => setTimeout(r, 20));
-      stream.end(header.subarray(2));
-      const status = await trailers;
-      expect(status["grpc-status"]).toBe(String(Code.ResourceExhausted));
-      expect(flame.totalCalls()).toBe(before);
-    } finally {
-      session.close();
-    }
-  });
+        const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => {
+          stream.on("response", (h) => {
+            if (h["grpc-status"] !== undefined) resolve(h);
+          });
+          stream.on("trailers", resolve);
+        });
+        stream.resume();
+        const header = Buffer.from([0, 0, 0, 0x10, 0]); // 4096 bytes announced
+        stream.write(header.subarray(0, 2));
+        await new Promise((r) => setTimeout(r, 20));
+        stream.end(header.subarray(2));
+        const status = await trailers;
+        expect(status["grpc-status"]).toBe(String(Code.ResourceExhausted));
+        expect(flame.totalCalls()).toBe(before);
+      } finally {
+        session.close();
+      }
+    },
+  );
 });
 
 describe("an unreachable upstream over gRPC", () => {
