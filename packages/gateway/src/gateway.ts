@@ -55,9 +55,9 @@ export interface GatewayOptions {
   /** Where to report refusals and failures; silent by default. */
   logger?: GatewayLogger;
   /**
-   * Relay cleartext HTTP/2 connections of gRPC clients frame by frame, each
-   * to a connection of its own to the upstream (default true). Off, every
-   * call goes through Node's HTTP/2 server and client, at about twice the
+   * Relay the HTTP/2 connections of gRPC clients frame by frame, each to a
+   * connection of its own to the upstream (default true). Off, every call
+   * goes through Node's HTTP/2 server and client, at about three times the
    * added latency.
    */
   grpcRelay?: boolean;
@@ -135,7 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxMessageBytes,
   });
   const relay =
-    options.grpcRelay === false || options.tls !== undefined || !protocols.grpc
+    options.grpcRelay === false || !protocols.grpc
       ? undefined
       : new GrpcRelay({
           fastPath,

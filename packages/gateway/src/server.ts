@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type * as tls from "node:tls";
 
 export type RequestListener = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -17,9 +18,9 @@ export type StreamInterceptor = (
 ) => boolean;
 
 /**
- * Takes a cleartext HTTP/2 connection once its first bytes (`head`) show
- * the preface; `decline` gives it, with the bytes read so far, to Node's
- * HTTP/2 server instead.
+ * Takes an HTTP/2 connection: a cleartext one once its first bytes (`head`)
+ * show the preface, a TLS one once ALPN chose h2 (`head` empty). `decline`
+ * gives it, with the bytes read so far, to Node's HTTP/2 server instead.
  */
 export type Http2ConnectionInterceptor = (
   socket: net.Socket,
@@ -73,6 +74,7 @@ export async function listen(
     );
     trackSessions(secure);
     if (options.onStream) interceptStreams(secure, options.onStream);
+    if (options.onHttp2Connection) interceptTlsConnections(secure, options.onHttp2Connection);
     outer = secure;
   } else {
     const h2 = http2.createServer(listener as never);
@@ -142,6 +144,32 @@ function interceptStreams(
     if (!onStream(stream, headers)) compat.call(server, stream, headers, flags, rawHeaders);
   };
   server.on("stream", onServerStream);
+}
+
+/**
+ * Offers TLS connections that chose h2 to `onHttp2Connection` before Node's
+ * HTTP/2 server sets them up, in the same way as `interceptStreams`.
+ */
+function interceptTlsConnections(
+  server: http2.Http2SecureServer,
+  onHttp2Connection: Http2ConnectionInterceptor,
+): void {
+  const listeners = server.listeners("secureConnection");
+  const node = listeners[0];
+  if (listeners.length !== 1 || typeof node !== "function") return;
+  server.removeListener("secureConnection", node as never);
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol !== "h2") {
+      node.call(server, socket);
+      return;
+    }
+    onHttp2Connection(socket, Buffer.alloc(0), (bytes) => {
+      socket.pause();
+      if (bytes.length > 0) socket.unshift(bytes);
+      // Node's session reads what is buffered on the next tick, as for h2c.
+      node.call(server, socket);
+    });
+  });
 }
 
 function routeByPreface(

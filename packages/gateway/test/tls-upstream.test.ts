@@ -1,5 +1,5 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway } from "../src/index.js";
@@ -106,6 +106,61 @@ describe("a gateway served over TLS", () => {
         const app = await createClient(Frontend, transport).getApplication({ name: "flmping" });
         expect(app.metadata?.name).toBe("flmping");
       }
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe("the gRPC relay over TLS", () => {
+  it("carries a gRPC client's https connection to the https upstream", async () => {
+    const gateway = await startGateway({
+      upstream: flame.url,
+      caFile: certs.caFile,
+      tls: { cert: certs.cert, key: certs.key },
+    });
+    try {
+      const transport = createGrpcTransport({
+        baseUrl: gateway.url.replace("127.0.0.1", "localhost"),
+        nodeOptions: { ca: certs.caPem },
+      } as Parameters<typeof createGrpcTransport>[0]);
+      const client = createClient(Frontend, transport);
+      const app = await client.getApplication({ name: "flmping" });
+      expect(app.metadata?.name).toBe("flmping");
+      let n = 0;
+      for await (const _ of client.listTask({ sessionId: "s" })) n++;
+      expect(n).toBe(3);
+      expect(gateway.stats().relayedConnections).toBe(1);
+      // gRPC-Web over HTTP/2 on the same port is left to Node's server.
+      const web = createGrpcWebTransport({
+        baseUrl: gateway.url.replace("127.0.0.1", "localhost"),
+        httpVersion: "2",
+        nodeOptions: { ca: certs.caPem },
+      } as Parameters<typeof createGrpcWebTransport>[0]);
+      const viaWeb = await createClient(Frontend, web).getApplication({ name: "flmping" });
+      expect(viaWeb.metadata?.name).toBe("flmping");
+      expect(gateway.stats().relayedConnections).toBe(1);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("checks the upstream's certificate: with the wrong CA the call fails Unavailable", async () => {
+    const gateway = await startGateway({
+      upstream: flame.url,
+      caFile: certs.otherCaFile,
+      tls: { cert: certs.cert, key: certs.key },
+    });
+    try {
+      const transport = createGrpcTransport({
+        baseUrl: gateway.url.replace("127.0.0.1", "localhost"),
+        nodeOptions: { ca: certs.caPem },
+      } as Parameters<typeof createGrpcTransport>[0]);
+      const before = flame.totalCalls();
+      const err = await rejection(createClient(Frontend, transport).getApplication({ name: "a" }));
+      expect(err.code).toBe(Code.Unavailable);
+      expect(flame.totalCalls()).toBe(before);
+      expect(gateway.stats().relayedConnections).toBe(0);
     } finally {
       await gateway.close();
     }
