@@ -25,6 +25,8 @@ only gRPC, by forwarding every Frontend call over HTTP/2 gRPC.
                             the token read from environment variable NAME
   --max-message-bytes N     largest message either way (default 4194304)
   --protocols LIST          protocols accepted from clients (default grpc,grpc-web,connect)
+  --no-grpc-relay           send gRPC clients' calls through Node's HTTP/2 server and
+                            client instead of relaying their connections frame by frame
   --log-level LEVEL         debug, info (default, or $FLAME_LOG), warn or error;
                             logs go to stderr
   -h, --help                show this help
@@ -99,6 +101,7 @@ export function parseCliArgs(
     options.maxMessageBytes = integer("--max-message-bytes", values["max-message-bytes"]);
   }
   if (values.protocols !== undefined) options.protocols = protocols(values.protocols);
+  if (values["no-grpc-relay"]) options.grpcRelay = false;
   const logLevel = values["log-level"] ?? env.FLAME_LOG ?? "info";
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warn or error, got ${logLevel}`);
@@ -126,6 +129,7 @@ function parse(argv: readonly string[]) {
       "max-message-bytes": { type: "string" },
       protocols: { type: "string" },
       "log-level": { type: "string" },
+      "no-grpc-relay": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });

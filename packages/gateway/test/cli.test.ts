@@ -187,6 +187,12 @@ describe("argument parsing", () => {
     expect(logLevel).toBe("warn");
   });
 
+  it("turns the gRPC relay off with --no-grpc-relay, and leaves it on by default", () => {
+    const argv = ["--upstream", "http://f:1"];
+    expect(parseCliArgs([...argv, "--no-grpc-relay"], {}).options.grpcRelay).toBe(false);
+    expect(parseCliArgs(argv, {}).options.grpcRelay).toBeUndefined();
+  });
+
   it("takes the log level from FLAME_LOG unless --log-level is given", () => {
     const argv = ["--upstream", "http://f:1"];
     expect(parseCliArgs(argv, { FLAME_LOG: "debug" }).logLevel).toBe("debug");
