@@ -5,7 +5,9 @@
 // on a busy machine hits all of them.
 //
 // Two clients, each the same on both sides of its ratio:
-// - gRPC over HTTP/2 (@flame-ts/node): the gateway's hop at its cheapest;
+// - gRPC over HTTP/2 (@flame-ts/node): the gateway's hop at its cheapest,
+//   through its gRPC relay (the default), and through a second gateway
+//   started with --no-grpc-relay (Node's HTTP/2 server and client) beside it;
 // - gRPC-Web over HTTP/1.1 (@flame-ts/web, fetch): what a browser does. The
 //   emulator speaks gRPC-Web itself, so the direct side needs no gateway.
 // When nginx is installed, its grpc_pass (a native HTTP/2 proxy, no gRPC-Web)
@@ -36,14 +38,9 @@ export const gatewayLatency: BenchCase = {
     const calls = ctx.size("gateway-calls", 5_000, 100);
     const rateCalls = calls * 4;
     const emulator = await startEmulatorProcess();
-    const gateway = await startChild(gatewayCli, [
-      "--upstream",
-      emulator.url,
-      "--port",
-      "0",
-      "--log-level",
-      "error",
-    ]);
+    const gatewayArgs = ["--upstream", emulator.url, "--port", "0", "--log-level", "error"];
+    const gateway = await startChild(gatewayCli, gatewayArgs);
+    const unrelayed = await startChild(gatewayCli, [...gatewayArgs, "--no-grpc-relay"]);
     const nginx = await startNginxGrpcProxy(emulator.url);
     if (nginx === undefined) ctx.log("nginx not installed: no native-proxy row");
     const connections = [
@@ -51,6 +48,7 @@ export const gatewayLatency: BenchCase = {
       await connectNode(gateway.url),
       await connectWeb(emulator.url),
       await connectWeb(gateway.url),
+      await connectNode(unrelayed.url),
       ...(nginx ? [await connectNode(nginx.url)] : []),
     ];
     try {
@@ -68,7 +66,8 @@ export const gatewayLatency: BenchCase = {
           seconds: 0,
         });
       }
-      const [grpcDirect, grpcGateway, webDirect, webGateway, grpcNginx] = paths as [
+      const [grpcDirect, grpcGateway, webDirect, webGateway, grpcUnrelayed, grpcNginx] = paths as [
+        Path,
         Path,
         Path,
         Path,
@@ -158,6 +157,16 @@ export const gatewayLatency: BenchCase = {
           webDirect,
         ),
       );
+      const unrelayedLatency = latencyOf("gRPC, --no-grpc-relay", grpcUnrelayed, grpcDirect);
+      rows.push({
+        ...row(
+          "gRPC p50 with --no-grpc-relay (Node's HTTP/2 server and client)",
+          unrelayedLatency.o50,
+          unrelayedLatency.b50,
+          fmt.ms,
+        ),
+        ...info,
+      });
       if (grpcNginx !== undefined) {
         const native = latencyOf("gRPC via nginx", grpcNginx, grpcDirect);
         rows.push({
@@ -169,6 +178,7 @@ export const gatewayLatency: BenchCase = {
     } finally {
       for (const c of connections.reverse()) await c.close();
       await nginx?.close();
+      await unrelayed.stop();
       await gateway.stop();
       await emulator.close();
     }
