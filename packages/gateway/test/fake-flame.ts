@@ -1,6 +1,8 @@
 // A tiny upstream that speaks only gRPC over HTTP/2, like real Flame, and
 // records what reached it: call counts, request headers, deadlines and
-// stream cancellations. Only the methods the gateway tests need exist.
+// stream cancellations. Only the methods the gateway tests need exist. A
+// request's `x-echo` header comes back as the response header `x-echo` and
+// the trailer `x-echo-trailer`.
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
@@ -39,6 +41,12 @@ export async function startFakeFlame(
     state.calls[name] = (state.calls[name] ?? 0) + 1;
     state.headers[name] = new Headers(ctx.requestHeader);
     state.timeoutMs[name] = ctx.timeoutMs();
+    // Sent back when asked, so tests can check response header blocks call by call.
+    const echo = ctx.requestHeader.get("x-echo");
+    if (echo !== null) {
+      ctx.responseHeader.set("x-echo", echo);
+      ctx.responseTrailer.set("x-echo-trailer", echo);
+    }
   };
   const task = (sessionId: string, id: string, taskState: TaskState, input?: Uint8Array) => ({
     metadata: { id, name: id },

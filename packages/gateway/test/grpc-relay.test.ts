@@ -1,0 +1,417 @@
+// The gRPC relay over real sockets: which connections it takes, that HPACK
+// state stays right in both directions over hundreds of calls on one
+// connection (refused calls included), that DATA it drops gives its
+// flow-control credit back, what it answers itself, and how relayed calls
+// end when the upstream or the gateway goes away.
+import * as http2 from "node:http2";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { GetTaskRequestSchema, TaskSchema } from "@flame-ts/core/gen";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { ByteProxy } from "../src/byte-proxy.js";
+import { type Gateway, startGateway } from "../src/index.js";
+import { clientFor } from "./clients.js";
+import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
+
+const token = "tok-relay-5d1e9a7c3b";
+/** grpc-status of a call that succeeded (Connect's Code has no OK). */
+const grpcOk = 0;
+
+let flame: FakeFlame;
+/** Relay on (the default), every method, no token. */
+let gateway: Gateway;
+/** Relay on, read-only methods and a bearer token: refusals on relayed connections. */
+let guarded: Gateway;
+/** The relay off: every gRPC call goes through Node's HTTP/2 server. */
+let withoutRelay: Gateway;
+const sessions: http2.ClientHttp2Session[] = [];
+
+beforeAll(async () => {
+  flame = await startFakeFlame();
+  gateway = await startGateway({ upstream: flame.url });
+  guarded = await startGateway({ upstream: flame.url, methods: "read-only", bearerToken: token });
+  withoutRelay = await startGateway({ upstream: flame.url, grpcRelay: false });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  for (const session of sessions.splice(0)) session.destroy();
+});
+
+afterAll(async () => {
+  await withoutRelay?.close();
+  await guarded?.close();
+  await gateway?.close();
+  await flame?.close();
+});
+
+/** A raw HTTP/2 client session, closed after the test. */
+async function connect(gw: Gateway): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(gw.url);
+  sessions.push(session);
+  session.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    session.once("connect", () => resolve());
+    session.once("error", reject);
+  });
+  return session;
+}
+
+interface RawAnswer {
+  status: number | undefined;
+  headers: http2.IncomingHttpHeaders;
+  trailers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  grpcStatus: number | undefined;
+  grpcMessage: string | undefined;
+}
+
+/**
+ * One call on a raw session: `body` undefined ends the stream with its
+ * headers. Rejects, instead of hanging, when no answer comes in `ms`.
+ */
+function rawCall(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer,
+  ms = 5_000,
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let response: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      reject(new Error(`no answer within ${ms} ms to ${String(headers[":path"])}`));
+    }, ms);
+    stream.on("response", (h) => {
+      response = h;
+    });
+    stream.on("trailers", (t) => {
+      trailers = t;
+    });
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    stream.on("close", () => {
+      clearTimeout(timer);
+      const status = trailers["grpc-status"] ?? response["grpc-status"];
+      const message = trailers["grpc-message"] ?? response["grpc-message"];
+      resolve({
+        status: response[":status"] === undefined ? undefined : Number(response[":status"]),
+        headers: response,
+        trailers,
+        body: Buffer.concat(chunks),
+        grpcStatus: status === undefined ? undefined : Number(status),
+        grpcMessage: typeof message === "string" ? decodeURIComponent(message) : undefined,
+      });
+    });
+    if (body !== undefined) stream.end(body);
+  });
+}
+
+function grpcHeaders(method: string, extra: http2.OutgoingHttpHeaders = {}) {
+  return {
+    ":method": "POST",
+    ":path": `/flame.v1.Frontend/${method}`,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...extra,
+  };
+}
+
+/** A message as one gRPC length-prefixed frame. */
+function grpcFrame(message: Uint8Array): Buffer {
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
+function getTaskFrame(taskId: string): Buffer {
+  return grpcFrame(
+    toBinary(GetTaskRequestSchema, create(GetTaskRequestSchema, { sessionId: "s", taskId })),
+  );
+}
+
+/** The task id in a GetTask answer's one message. */
+function taskIdOf(answer: RawAnswer): string | undefined {
+  const length = answer.body.readUInt32BE(1);
+  expect(answer.body.length).toBe(5 + length);
+  return fromBinary(TaskSchema, answer.body.subarray(5)).metadata?.id;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (e) {
+    return ConnectError.from(e);
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("which connections the relay takes", () => {
+  it("relays a gRPC client's connection: one relayed and one more upstream connection", async () => {
+    const before = gateway.stats();
+    const client = clientFor("grpc", gateway.url);
+    for (let i = 0; i < 3; i++) {
+      expect((await client.getApplication({ name: "flmping" })).metadata?.name).toBe("flmping");
+    }
+    const after = gateway.stats();
+    expect(after.relayedConnections).toBe(before.relayedConnections + 1);
+    expect(after.upstreamConnections).toBe(before.upstreamConnections + 1);
+    expect(after.forwarded.GetApplication).toBe((before.forwarded.GetApplication ?? 0) + 3);
+  });
+
+  it("forgets a relayed connection once its client closes it", async () => {
+    const before = gateway.stats().relayedConnections;
+    const session = await connect(gateway);
+    const answer = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("t1"));
+    expect(answer.grpcStatus).toBe(grpcOk);
+    expect(gateway.stats().relayedConnections).toBe(before + 1);
+    session.close();
+    await eventually(
+      () => gateway.stats().relayedConnections === before,
+      "the relay to drop the connection",
+    );
+  });
+
+  it("with grpcRelay: false relays nothing, and calls still work", async () => {
+    const spy = vi.spyOn(ByteProxy.prototype, "handle");
+    const client = clientFor("grpc", withoutRelay.url);
+    expect((await client.getTask({ sessionId: "s", taskId: "7" })).metadata?.id).toBe("7");
+    const tasks: string[] = [];
+    for await (const t of client.listTask({ sessionId: "s" })) tasks.push(t.metadata?.id ?? "");
+    expect(tasks).toEqual(["1", "2", "3"]);
+    expect(spy).toHaveBeenCalledTimes(2);
+    expect(withoutRelay.stats().relayedConnections).toBe(0);
+    expect(withoutRelay.stats().upstreamConnections).toBeGreaterThan(0);
+  });
+
+  it("leaves a client that sends no request within the sniff window to Node's server", async () => {
+    const spy = vi.spyOn(ByteProxy.prototype, "handle");
+    const before = gateway.stats().relayedConnections;
+    const session = await connect(gateway);
+    // Longer than the relay waits for a first request (100 ms).
+    await new Promise((r) => setTimeout(r, 200));
+    const answer = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("late"));
+    expect(answer.grpcStatus).toBe(grpcOk);
+    expect(taskIdOf(answer)).toBe("late");
+    // Node's server handed the call to the byte proxy; the relay never counted it.
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(gateway.stats().relayedConnections).toBe(before);
+  });
+
+  it("leaves a connection whose first request is gRPC-Web to Node's server", async () => {
+    const spy = vi.spyOn(ByteProxy.prototype, "handle");
+    const before = gateway.stats().relayedConnections;
+    const session = await connect(gateway);
+    const web = await rawCall(
+      session,
+      grpcHeaders("GetTask", { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" }),
+      getTaskFrame("web"),
+    );
+    expect(web.status).toBe(200);
+    // A gRPC call after it stays on Node's server too: the connection was decided once.
+    const grpc = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("after-web"));
+    expect(taskIdOf(grpc)).toBe("after-web");
+    expect(spy).toHaveBeenCalledTimes(2);
+    expect(gateway.stats().relayedConnections).toBe(before);
+  });
+});
+
+describe("HPACK state on one relayed connection", () => {
+  it("stays right in both directions over 300 calls, refused ones in between", async () => {
+    const session = await connect(guarded);
+    const before = { calls: flame.calls.GetTask ?? 0, rejected: guarded.stats().rejected };
+    const auth = { authorization: `Bearer ${token}` };
+    let allowed = 0;
+    for (let i = 0; i < 300; i++) {
+      // A header value first sent by a refused call, then by the two allowed calls after
+      // it: those refer to the client's table entry that the refused call's block made.
+      const carry = `carry-${Math.floor((i + 2) / 3)}`;
+      const extra: http2.OutgoingHttpHeaders = { "x-request-id": `req-${i}`, "x-carry": carry };
+      // Long values now and then: more than 4 KiB go through the 4 KiB tables, which evict.
+      if (i % 10 === 0) extra["x-long"] = `${i}:${"L".repeat(1200)}`;
+      const echo = i % 2 === 0 ? `echo-${i}${i % 20 === 0 ? "E".repeat(1000) : ""}` : undefined;
+      if (echo !== undefined) extra["x-echo"] = echo;
+
+      if (i % 3 === 1) {
+        const byMethod = i % 2 === 1;
+        const answer = byMethod
+          ? await rawCall(
+              session,
+              grpcHeaders("CreateTask", { ...extra, ...auth }),
+              grpcFrame(new Uint8Array(3)),
+            )
+          : await rawCall(
+              session,
+              grpcHeaders("GetTask", { ...extra, authorization: `Bearer wrong-${i}` }),
+              getTaskFrame(`refused-${i}`),
+            );
+        expect(answer.grpcStatus, `call ${i}`).toBe(
+          byMethod ? Code.PermissionDenied : Code.Unauthenticated,
+        );
+        expect(answer.headers["x-echo"]).toBeUndefined();
+        continue;
+      }
+
+      const answer = await rawCall(
+        session,
+        grpcHeaders("GetTask", { ...extra, ...auth }),
+        getTaskFrame(`t-${i}`),
+      );
+      allowed++;
+      expect(answer.grpcStatus, `call ${i}`).toBe(grpcOk);
+      expect(taskIdOf(answer)).toBe(`t-${i}`);
+      // Response header blocks: the upstream's table, decoded and re-encoded by the relay.
+      expect(answer.headers["x-echo"]).toBe(echo);
+      expect(answer.trailers["x-echo-trailer"]).toBe(echo);
+      // Request header blocks, as the upstream decoded them.
+      const seen = flame.headers.GetTask;
+      expect(seen?.get("x-request-id")).toBe(`req-${i}`);
+      expect(seen?.get("x-carry"), `call ${i}`).toBe(carry);
+      expect(seen?.get("x-long")).toBe(extra["x-long"] ?? null);
+      expect(seen?.get("x-echo")).toBe(echo ?? null);
+      expect(seen?.get("authorization")).toBeNull();
+    }
+    expect(flame.calls.GetTask).toBe(before.calls + allowed);
+    expect(guarded.stats().rejected.method).toBe(before.rejected.method + 50);
+    expect(guarded.stats().rejected.unauthenticated).toBe(before.rejected.unauthenticated + 50);
+    // The client really used its dynamic table, and the relay never made it use one to read.
+    expect(session.state.deflateDynamicTableSize).toBeGreaterThan(0);
+    expect(session.state.inflateDynamicTableSize).toBe(0);
+  });
+});
+
+describe("DATA of calls the gateway answered itself", () => {
+  it("gives its connection-window credit back, so later calls are not starved", async () => {
+    const session = await connect(guarded);
+    const auth = { authorization: `Bearer ${token}` };
+    const first = await rawCall(session, grpcHeaders("GetTask", auth), getTaskFrame("first"));
+    expect(first.grpcStatus).toBe(grpcOk);
+    const window = session.state.remoteWindowSize ?? 0;
+    expect(window).toBeGreaterThan(0);
+
+    // Refused calls whose bodies together are more than the whole connection window.
+    const before = flame.totalCalls();
+    const chunk = grpcFrame(new Uint8Array(20 * 1024).fill(1));
+    let sent = 0;
+    while (sent <= window + 16 * 1024) {
+      const refused = await rawCall(session, grpcHeaders("CreateTask", auth), chunk);
+      expect(refused.grpcStatus).toBe(Code.PermissionDenied);
+      sent += chunk.length;
+    }
+    await eventually(
+      () => session.state.remoteWindowSize === window,
+      "the connection window to be credited back",
+    );
+    // Without the credit this call's body could never be sent: it would time out.
+    const last = await rawCall(session, grpcHeaders("GetTask", auth), getTaskFrame("after"), 5_000);
+    expect(last.grpcStatus).toBe(grpcOk);
+    expect(taskIdOf(last)).toBe("after");
+    expect(flame.totalCalls()).toBe(before + 1);
+  });
+});
+
+describe("answers the gateway makes on a relayed connection", () => {
+  it("answers unknown methods, other content types, compression and bad deadlines itself", async () => {
+    const session = await connect(gateway);
+    const relayed = gateway.stats().relayedConnections;
+    const first = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("first"));
+    expect(first.grpcStatus).toBe(grpcOk);
+    expect(gateway.stats().relayedConnections).toBe(relayed + 1);
+    const before = flame.totalCalls();
+    const body = getTaskFrame("x");
+
+    for (const withBody of [true, false]) {
+      const send = (headers: http2.OutgoingHttpHeaders) =>
+        rawCall(session, headers, withBody ? body : undefined);
+
+      const unknown = await send({
+        ...grpcHeaders("GetTask"),
+        ":path": "/flame.v1.Frontend/NoSuchMethod",
+      });
+      expect(unknown.status).toBe(200);
+      expect(unknown.grpcStatus).toBe(Code.Unimplemented);
+      expect(unknown.grpcMessage).toBe("method not found: /flame.v1.Frontend/NoSuchMethod");
+      const otherService = await send({
+        ...grpcHeaders("GetTask"),
+        ":path": "/other.v1.Service/GetTask",
+      });
+      expect(otherService.grpcStatus).toBe(Code.Unimplemented);
+
+      const json = await send(grpcHeaders("GetTask", { "content-type": "application/json" }));
+      expect(json.status).toBe(415);
+      expect(json.grpcStatus).toBeUndefined();
+
+      const gzip = await send(grpcHeaders("GetTask", { "grpc-encoding": "gzip" }));
+      expect(gzip.grpcStatus).toBe(Code.Unimplemented);
+      expect(gzip.headers["grpc-accept-encoding"]).toBe("identity");
+
+      const deadline = await send(grpcHeaders("GetTask", { "grpc-timeout": "soon" }));
+      expect(deadline.grpcStatus).toBe(Code.InvalidArgument);
+      expect(deadline.grpcMessage).toContain("invalid grpc timeout value: soon");
+    }
+    expect(flame.totalCalls()).toBe(before);
+
+    // The connection is still relayed, and still good.
+    const last = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("last"));
+    expect(taskIdOf(last)).toBe("last");
+    expect(flame.totalCalls()).toBe(before + 1);
+    expect(gateway.stats().relayedConnections).toBe(relayed + 1);
+  });
+});
+
+describe("a relayed call whose connection goes away", () => {
+  it("ends with Unavailable when the upstream connection dies mid-stream", async () => {
+    const doomed = await startFakeFlame();
+    const gw = await startGateway({ upstream: doomed.url });
+    try {
+      const client = clientFor("grpc", gw.url);
+      const iterator = client.watchTask({ sessionId: "s", taskId: "9" })[Symbol.asyncIterator]();
+      expect((await iterator.next()).value?.metadata?.id).toBe("9");
+      expect(gw.stats().relayedConnections).toBe(1);
+      expect(gw.stats().openStreams).toBe(1);
+      await doomed.close();
+      const err = await rejection(iterator.next());
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toMatch(/^upstream connection failed/);
+      await eventually(() => gw.stats().openStreams === 0, "the stream count to drop");
+      await eventually(
+        () => gw.stats().relayedConnections === 0,
+        "the relay to drop the connection",
+      );
+    } finally {
+      await gw.close();
+      await doomed.close();
+    }
+  });
+
+  it("ends with Unavailable, the gateway is closing, when the gateway closes", async () => {
+    const gw = await startGateway({ upstream: flame.url });
+    let closed = false;
+    try {
+      const client = clientFor("grpc", gw.url);
+      const cancelled = flame.streamsCancelled;
+      const iterator = client.watchTask({ sessionId: "s", taskId: "8" })[Symbol.asyncIterator]();
+      expect((await iterator.next()).value?.metadata?.id).toBe("8");
+      expect(gw.stats().relayedConnections).toBe(1);
+      const closing = gw.close();
+      const err = await rejection(iterator.next());
+      await closing;
+      closed = true;
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toBe("the gateway is closing");
+      await eventually(
+        () => flame.streamsCancelled === cancelled + 1,
+        "the upstream stream to end",
+      );
+    } finally {
+      if (!closed) await gw.close();
+    }
+  });
+});
