@@ -842,6 +842,9 @@ class RelayConnection {
   #shutdown(): void {
     this.#closed = true;
     this.#upstream.destroy();
+    // Inside a read the last frames for the client (GOAWAY, failed calls'
+    // trailers) are still held; they must go out before the end.
+    this.#toClient.release();
     this.#client.end();
     // A client that does not close its side in time is cut off.
     setTimeout(() => this.#client.destroy(), 1_000).unref();
