@@ -4,11 +4,23 @@
 // flow-control credit back, what it answers itself, and how relayed calls
 // end when the upstream or the gateway goes away.
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { GetTaskRequestSchema, TaskSchema } from "@flame-ts/core/gen";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ByteProxy } from "../src/byte-proxy.js";
+import {
+  clientPreface,
+  encodeFrame,
+  type Frame,
+  FrameFlag,
+  FrameReader,
+  FrameType,
+  headersFragment,
+  headersFrames,
+} from "../src/h2-frame.js";
+import { encodeHeaderBlock, HeaderBlockDecoder, type HeaderField } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { clientFor } from "./clients.js";
 import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
@@ -412,6 +424,254 @@ describe("a relayed call whose connection goes away", () => {
       );
     } finally {
       if (!closed) await gw.close();
+    }
+  });
+});
+
+/** What a raw connection's call got back: each header block's fields, the DATA, or a reset. */
+interface FrameAnswer {
+  blocks: HeaderField[][];
+  data: Buffer;
+  rst: number | undefined;
+}
+
+/**
+ * An HTTP/2 client that writes header blocks byte for byte as a test makes
+ * them (Node's client chooses its own HPACK encoding). It acknowledges
+ * SETTINGS and otherwise only collects what comes back.
+ */
+class FrameClient {
+  readonly #socket: net.Socket;
+  readonly #reader = new FrameReader();
+  readonly #decoder = new HeaderBlockDecoder(64 * 1024);
+  readonly #calls = new Map<number, FrameAnswer & { done: (a: FrameAnswer) => void }>();
+  #nextId = 1;
+  /** The header block being read, and whether its HEADERS frame ended the stream. */
+  #block: Buffer[] = [];
+  #blockEnds = false;
+  goaway: number | undefined;
+  readonly closed: Promise<void>;
+
+  constructor(port: number) {
+    this.#socket = net.connect(port, "127.0.0.1");
+    this.#socket.on("error", () => {});
+    this.closed = new Promise((resolve) => this.#socket.once("close", () => resolve()));
+    this.#socket.write(
+      Buffer.concat([clientPreface, encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0))]),
+    );
+    this.#socket.on("data", (chunk: Buffer) => {
+      for (const frame of this.#reader.push(chunk)) this.#onFrame(frame);
+    });
+  }
+
+  /** Sends one request: its header block as given, then `body` (if any) ending the stream. */
+  call(block: Buffer, body?: Buffer, ms = 5_000): Promise<FrameAnswer> {
+    const id = this.#nextId;
+    this.#nextId += 2;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer on stream ${id}`)), ms);
+      this.#calls.set(id, {
+        blocks: [],
+        data: Buffer.alloc(0),
+        rst: undefined,
+        done: (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        },
+      });
+      const frames = [headersFrames(id, block, body === undefined)];
+      if (body !== undefined)
+        frames.push(encodeFrame(FrameType.data, FrameFlag.endStream, id, body));
+      this.#socket.write(Buffer.concat(frames));
+    });
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #onFrame(frame: Frame): void {
+    const call = this.#calls.get(frame.streamId);
+    switch (frame.type) {
+      case FrameType.settings:
+        if (!(frame.flags & 0x1)) {
+          this.#socket.write(encodeFrame(FrameType.settings, 0x1, 0, Buffer.alloc(0)));
+        }
+        return;
+      case FrameType.goaway:
+        this.goaway = frame.payload.readUInt32BE(4);
+        return;
+      case FrameType.headers:
+      case FrameType.continuation: {
+        if (frame.type === FrameType.headers) {
+          this.#block = [headersFragment(frame) as Buffer];
+          this.#blockEnds = (frame.flags & FrameFlag.endStream) !== 0;
+        } else {
+          this.#block.push(frame.payload);
+        }
+        if (!(frame.flags & FrameFlag.endHeaders)) return;
+        const fields = this.#decoder.decode(Buffer.concat(this.#block)).fields;
+        call?.blocks.push([...fields]);
+        if (this.#blockEnds) this.#finish(frame.streamId);
+        return;
+      }
+      case FrameType.data:
+        if (call === undefined) return;
+        call.data = Buffer.concat([call.data, frame.payload]);
+        if (frame.flags & FrameFlag.endStream) this.#finish(frame.streamId);
+        return;
+      case FrameType.rstStream:
+        if (call === undefined) return;
+        call.rst = frame.payload.readUInt32BE(0);
+        this.#finish(frame.streamId);
+        return;
+      default:
+    }
+  }
+
+  #finish(id: number): void {
+    const call = this.#calls.get(id);
+    if (call === undefined) return;
+    this.#calls.delete(id);
+    call.done({ blocks: call.blocks, data: call.data, rst: call.rst });
+  }
+}
+
+/** The value of `name` in the last header block of an answer (its trailers). */
+function lastField(answer: FrameAnswer, name: string): string | undefined {
+  return answer.blocks.at(-1)?.find(([n]) => n === name)?.[1];
+}
+
+describe("header blocks written byte for byte by the client", () => {
+  /** Literals without indexing: these fields leave the dynamic table alone. */
+  const base = (method: string) =>
+    encodeHeaderBlock([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", `/flame.v1.Frontend/${method}`],
+      [":authority", "gateway"],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+      ["authorization", `Bearer ${token}`],
+    ]).subarray(1); // without the table size update encodeHeaderBlock starts with
+  /** A literal with incremental indexing (new name): the field goes into the table. */
+  const insert = (name: string, value: string) =>
+    Buffer.concat([
+      Buffer.from([0x40, name.length]),
+      Buffer.from(name),
+      Buffer.from([value.length]),
+      Buffer.from(value),
+    ]);
+  const newest = Buffer.from([0xbe]); // indexed field 62
+  const secondNewest = Buffer.from([0xbf]); // indexed field 63
+
+  let client: FrameClient | undefined;
+  afterEach(() => client?.destroy());
+
+  it("are decoded afresh after a refused call changed the table, and refused first calls are answered", async () => {
+    client = new FrameClient(guarded.port);
+    const relayed = guarded.stats().relayedConnections;
+    const before = flame.calls.GetTask ?? 0;
+    const refused = flame.totalCalls();
+
+    // The first request is refused: its answer waits for the upstream's SETTINGS.
+    const first = await client.call(
+      Buffer.concat([base("CreateTask"), insert("x-v", "one")]),
+      grpcFrame(new Uint8Array(2)),
+    );
+    expect(lastField(first, "grpc-status")).toBe(String(Code.PermissionDenied));
+    expect(guarded.stats().relayedConnections).toBe(relayed + 1);
+
+    // Only refers to the table: the relay may answer the same bytes from memory...
+    const refer = Buffer.concat([base("GetTask"), newest]);
+    const a = await client.call(refer, getTaskFrame("a"));
+    expect(lastField(a, "grpc-status")).toBe("0");
+    expect(flame.headers.GetTask?.get("x-v")).toBe("one");
+
+    // ...until a block changes the table, here a refused call's block.
+    const second = await client.call(
+      Buffer.concat([base("CreateTask"), insert("x-v", "two")]),
+      grpcFrame(new Uint8Array(2)),
+    );
+    expect(lastField(second, "grpc-status")).toBe(String(Code.PermissionDenied));
+
+    const b = await client.call(refer, getTaskFrame("b"));
+    expect(lastField(b, "grpc-status")).toBe("0");
+    expect(flame.headers.GetTask?.get("x-v")).toBe("two");
+    const c = await client.call(Buffer.concat([base("GetTask"), secondNewest]), getTaskFrame("c"));
+    expect(lastField(c, "grpc-status")).toBe("0");
+    expect(flame.headers.GetTask?.get("x-v")).toBe("one");
+    expect(fromBinary(TaskSchema, c.data.subarray(5)).metadata?.id).toBe("c");
+
+    expect(flame.calls.GetTask).toBe(before + 3);
+    expect(flame.totalCalls()).toBe(refused + 3);
+  });
+
+  it("ends the connection with COMPRESSION_ERROR on a malformed block, cancelling its calls upstream", async () => {
+    client = new FrameClient(gateway.port);
+    const held = await client.call(
+      Buffer.concat([base("GetTask"), insert("x-v", "held")]),
+      getTaskFrame("1"),
+    );
+    expect(lastField(held, "grpc-status")).toBe("0");
+    const cancelled = flame.streamsCancelled;
+    const stream = client.call(
+      base("WatchTask"),
+      grpcFrame(
+        toBinary(
+          GetTaskRequestSchema,
+          create(GetTaskRequestSchema, { sessionId: "s", taskId: "w" }),
+        ),
+      ),
+    );
+    await eventually(() => gateway.stats().openStreams === 1, "the stream to open");
+    void stream.catch(() => {});
+    // An integer that never ends: the decoder cannot read it.
+    client.call(Buffer.from([0xff, 0x80]), undefined).catch(() => {});
+    await client.closed;
+    expect(client.goaway).toBe(0x9);
+    await eventually(
+      () => flame.streamsCancelled === cancelled + 1,
+      "the upstream stream to be cancelled",
+    );
+    await eventually(() => gateway.stats().openStreams === 0, "the stream count to drop");
+  });
+});
+
+describe("an upstream that breaks HTTP/2", () => {
+  it("ends the relayed call with Unavailable, upstream protocol error", async () => {
+    // Speaks just enough HTTP/2 to be relayed to, then answers with a header
+    // block no decoder can read.
+    const sockets = new Set<net.Socket>();
+    const broken = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.write(encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0)));
+      const reader = new FrameReader();
+      let preface = true;
+      socket.on("data", (chunk: Buffer) => {
+        const bytes = preface ? chunk.subarray(clientPreface.length) : chunk;
+        preface = false;
+        for (const frame of reader.push(bytes)) {
+          if (frame.type === FrameType.headers) {
+            socket.write(headersFrames(frame.streamId, Buffer.from([0xff, 0x80]), false));
+          }
+        }
+      });
+    });
+    await new Promise<void>((resolve) => broken.listen(0, "127.0.0.1", resolve));
+    const port = (broken.address() as net.AddressInfo).port;
+    const gw = await startGateway({ upstream: `http://127.0.0.1:${port}` });
+    try {
+      const client = clientFor("grpc", gw.url);
+      const err = await rejection(client.getTask({ sessionId: "s", taskId: "1" }));
+      expect(gw.stats().forwarded.GetTask).toBe(1);
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toBe("upstream protocol error");
+    } finally {
+      await gw.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => broken.close(() => resolve()));
     }
   });
 });
