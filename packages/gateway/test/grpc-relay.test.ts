@@ -45,9 +45,14 @@ beforeAll(async () => {
   withoutRelay = await startGateway({ upstream: flame.url, grpcRelay: false });
 });
 
-afterEach(() => {
+afterEach(async () => {
   vi.restoreAllMocks();
   for (const session of sessions.splice(0)) session.destroy();
+  // Tests count relayed connections from 0: the last test's are gone first.
+  await eventually(
+    () => gateway.stats().relayedConnections + guarded.stats().relayedConnections === 0,
+    "the relay to drop the last test's connections",
+  );
 });
 
 afterAll(async () => {
@@ -167,26 +172,32 @@ async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
 
 describe("which connections the relay takes", () => {
   it("relays a gRPC client's connection: one relayed and one more upstream connection", async () => {
-    const before = gateway.stats();
-    const client = clientFor("grpc", gateway.url);
-    for (let i = 0; i < 3; i++) {
-      expect((await client.getApplication({ name: "flmping" })).metadata?.name).toBe("flmping");
+    // A gateway of its own: connect-es keeps its connection open until the gateway closes.
+    const gw = await startGateway({ upstream: flame.url });
+    try {
+      const before = gw.stats();
+      const client = clientFor("grpc", gw.url);
+      for (let i = 0; i < 3; i++) {
+        expect((await client.getApplication({ name: "flmping" })).metadata?.name).toBe("flmping");
+      }
+      const after = gw.stats();
+      expect(before.relayedConnections).toBe(0);
+      expect(after.relayedConnections).toBe(1);
+      expect(after.upstreamConnections).toBe(before.upstreamConnections + 1);
+      expect(after.forwarded.GetApplication).toBe(3);
+    } finally {
+      await gw.close();
     }
-    const after = gateway.stats();
-    expect(after.relayedConnections).toBe(before.relayedConnections + 1);
-    expect(after.upstreamConnections).toBe(before.upstreamConnections + 1);
-    expect(after.forwarded.GetApplication).toBe((before.forwarded.GetApplication ?? 0) + 3);
   });
 
   it("forgets a relayed connection once its client closes it", async () => {
-    const before = gateway.stats().relayedConnections;
     const session = await connect(gateway);
     const answer = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("t1"));
     expect(answer.grpcStatus).toBe(grpcOk);
-    expect(gateway.stats().relayedConnections).toBe(before + 1);
+    expect(gateway.stats().relayedConnections).toBe(1);
     session.close();
     await eventually(
-      () => gateway.stats().relayedConnections === before,
+      () => gateway.stats().relayedConnections === 0,
       "the relay to drop the connection",
     );
   });
@@ -205,7 +216,6 @@ describe("which connections the relay takes", () => {
 
   it("leaves a client that sends no request within the sniff window to Node's server", async () => {
     const spy = vi.spyOn(ByteProxy.prototype, "handle");
-    const before = gateway.stats().relayedConnections;
     const session = await connect(gateway);
     // Longer than the relay waits for a first request (100 ms).
     await new Promise((r) => setTimeout(r, 200));
@@ -214,12 +224,11 @@ describe("which connections the relay takes", () => {
     expect(taskIdOf(answer)).toBe("late");
     // Node's server handed the call to the byte proxy; the relay never counted it.
     expect(spy).toHaveBeenCalledTimes(1);
-    expect(gateway.stats().relayedConnections).toBe(before);
+    expect(gateway.stats().relayedConnections).toBe(0);
   });
 
   it("leaves a connection whose first request is gRPC-Web to Node's server", async () => {
     const spy = vi.spyOn(ByteProxy.prototype, "handle");
-    const before = gateway.stats().relayedConnections;
     const session = await connect(gateway);
     const web = await rawCall(
       session,
@@ -231,7 +240,7 @@ describe("which connections the relay takes", () => {
     const grpc = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("after-web"));
     expect(taskIdOf(grpc)).toBe("after-web");
     expect(spy).toHaveBeenCalledTimes(2);
-    expect(gateway.stats().relayedConnections).toBe(before);
+    expect(gateway.stats().relayedConnections).toBe(0);
   });
 });
 
@@ -295,7 +304,71 @@ describe("HPACK state on one relayed connection", () => {
     expect(guarded.stats().rejected.unauthenticated).toBe(before.rejected.unauthenticated + 50);
     // The client really used its dynamic table, and the relay never made it use one to read.
     expect(session.state.deflateDynamicTableSize).toBeGreaterThan(0);
+    expect(guarded.stats().relayedConnections).toBe(1);
     expect(session.state.inflateDynamicTableSize).toBe(0);
+  });
+});
+
+describe("frames Node's client writes in other shapes", () => {
+  it("relays padded frames, priority fields and header blocks larger than one frame", async () => {
+    const session = http2.connect(guarded.url, {
+      paddingStrategy: http2.constants.PADDING_STRATEGY_MAX,
+    });
+    sessions.push(session);
+    session.on("error", () => {});
+    const auth = { authorization: `Bearer ${token}` };
+    // Over 16 KiB: HEADERS and CONTINUATION frames, from the client and from the upstream.
+    const big = (tag: string) => `${tag}:${"B".repeat(20_000)}`;
+    for (let i = 0; i < 3; i++) {
+      const stream = session.request(
+        grpcHeaders("GetTask", { ...auth, "x-big": big(`req${i}`), "x-echo": big(`echo${i}`) }),
+        { weight: 100 + i },
+      );
+      const answer = await new Promise<RawAnswer>((resolve, reject) => {
+        let headers: http2.IncomingHttpHeaders = {};
+        let trailers: http2.IncomingHttpHeaders = {};
+        const chunks: Buffer[] = [];
+        stream.on("response", (h) => {
+          headers = h;
+        });
+        stream.on("trailers", (t) => {
+          trailers = t;
+        });
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("error", reject);
+        stream.on("close", () =>
+          resolve({
+            status: 200,
+            headers,
+            trailers,
+            body: Buffer.concat(chunks),
+            grpcStatus: Number(trailers["grpc-status"]),
+            grpcMessage: undefined,
+          }),
+        );
+        stream.end(getTaskFrame(`big-${i}`));
+      });
+      expect(answer.grpcStatus).toBe(grpcOk);
+      expect(taskIdOf(answer)).toBe(`big-${i}`);
+      expect(answer.headers["x-echo"]).toBe(big(`echo${i}`));
+      expect(answer.trailers["x-echo-trailer"]).toBe(big(`echo${i}`));
+      expect(flame.headers.GetTask?.get("x-big")).toBe(big(`req${i}`));
+    }
+    expect(guarded.stats().relayedConnections).toBe(1);
+
+    // Dropped DATA is credited with its padding: flow control counts whole payloads.
+    const window = session.state.remoteWindowSize ?? 0;
+    const body = grpcFrame(new Uint8Array(30 * 1024));
+    for (let sent = 0; sent <= window; sent += body.length) {
+      const refused = await rawCall(session, grpcHeaders("CreateTask", auth), body);
+      expect(refused.grpcStatus).toBe(Code.PermissionDenied);
+    }
+    await eventually(
+      () => session.state.remoteWindowSize === window,
+      "the connection window to be credited back",
+    );
+    const last = await rawCall(session, grpcHeaders("GetTask", auth), getTaskFrame("after"));
+    expect(taskIdOf(last)).toBe("after");
   });
 });
 
@@ -305,6 +378,7 @@ describe("DATA of calls the gateway answered itself", () => {
     const auth = { authorization: `Bearer ${token}` };
     const first = await rawCall(session, grpcHeaders("GetTask", auth), getTaskFrame("first"));
     expect(first.grpcStatus).toBe(grpcOk);
+    expect(guarded.stats().relayedConnections).toBe(1);
     const window = session.state.remoteWindowSize ?? 0;
     expect(window).toBeGreaterThan(0);
 
@@ -332,10 +406,9 @@ describe("DATA of calls the gateway answered itself", () => {
 describe("answers the gateway makes on a relayed connection", () => {
   it("answers unknown methods, other content types, compression and bad deadlines itself", async () => {
     const session = await connect(gateway);
-    const relayed = gateway.stats().relayedConnections;
     const first = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("first"));
     expect(first.grpcStatus).toBe(grpcOk);
-    expect(gateway.stats().relayedConnections).toBe(relayed + 1);
+    expect(gateway.stats().relayedConnections).toBe(1);
     const before = flame.totalCalls();
     const body = getTaskFrame("x");
 
@@ -374,7 +447,7 @@ describe("answers the gateway makes on a relayed connection", () => {
     const last = await rawCall(session, grpcHeaders("GetTask"), getTaskFrame("last"));
     expect(taskIdOf(last)).toBe("last");
     expect(flame.totalCalls()).toBe(before + 1);
-    expect(gateway.stats().relayedConnections).toBe(relayed + 1);
+    expect(gateway.stats().relayedConnections).toBe(1);
   });
 });
 
@@ -570,7 +643,6 @@ describe("header blocks written byte for byte by the client", () => {
 
   it("are decoded afresh after a refused call changed the table, and refused first calls are answered", async () => {
     client = new FrameClient(guarded.port);
-    const relayed = guarded.stats().relayedConnections;
     const before = flame.calls.GetTask ?? 0;
     const refused = flame.totalCalls();
 
@@ -580,7 +652,7 @@ describe("header blocks written byte for byte by the client", () => {
       grpcFrame(new Uint8Array(2)),
     );
     expect(lastField(first, "grpc-status")).toBe(String(Code.PermissionDenied));
-    expect(guarded.stats().relayedConnections).toBe(relayed + 1);
+    expect(guarded.stats().relayedConnections).toBe(1);
 
     // Only refers to the table: the relay may answer the same bytes from memory...
     const refer = Buffer.concat([base("GetTask"), newest]);
@@ -614,6 +686,7 @@ describe("header blocks written byte for byte by the client", () => {
       getTaskFrame("1"),
     );
     expect(lastField(held, "grpc-status")).toBe("0");
+    expect(gateway.stats().relayedConnections).toBe(1);
     const cancelled = flame.streamsCancelled;
     const stream = client.call(
       base("WatchTask"),
