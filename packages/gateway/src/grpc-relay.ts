@@ -20,7 +20,9 @@ import {
   H2Error,
   headersFragment,
   headersFrames,
+  headerTableSizeSetting,
   rstStreamFrame,
+  settingsHeaderTableSize,
   windowUpdateFrame,
 } from "./h2-frame.js";
 import { encodeHeaderBlock, HeaderBlockDecoder, type HeaderField } from "./header-block.js";
@@ -401,6 +403,8 @@ class RelayConnection {
         }
         return;
       case FrameType.settings:
+        this.#writeUpstream(withTableSizeCapped(frame));
+        return;
       case FrameType.ping:
       case FrameType.goaway:
         this.#writeUpstream(frame.raw);
@@ -612,7 +616,7 @@ class RelayConnection {
         throw new RelayProtocolError("the upstream's first frame is not SETTINGS");
       }
       this.#beforeSettings = undefined;
-      this.#writeClient(frame.raw);
+      this.#writeClient(withTableSizeCapped(frame));
       for (const bytes of waiting) this.#writeClient(bytes);
       return;
     }
@@ -641,6 +645,8 @@ class RelayConnection {
         if (frame.streamId === 0 || stream?.toUpstream) this.#writeClient(frame.raw);
         return;
       case FrameType.settings:
+        this.#writeClient(withTableSizeCapped(frame));
+        return;
       case FrameType.ping:
       case FrameType.goaway:
         this.#writeClient(frame.raw);
@@ -924,6 +930,29 @@ function planResponse(fields: readonly HeaderField[]): ResponsePlan {
     grpcStatus: fields.find(([name]) => name === "grpc-status")?.[1],
     grpcMessage: fields.find(([name]) => name === "grpc-message")?.[1],
   };
+}
+
+/**
+ * A SETTINGS frame as passed on, with SETTINGS_HEADER_TABLE_SIZE at most
+ * what the relay's decoders accept: the relay, not the peer, decodes what
+ * the other side encodes, so the other side must not use a larger table
+ * (a 1 MiB table on both sides ended the connection with COMPRESSION_ERROR).
+ */
+function withTableSizeCapped(frame: Frame): Buffer {
+  // 0x1 on SETTINGS is ACK: an empty frame.
+  if (frame.flags & 0x1) return frame.raw;
+  const size = headerTableSizeSetting(frame);
+  if (size === undefined || size <= maxTableSize) return frame.raw;
+  const raw = Buffer.from(frame.raw);
+  for (let at = 9; at + 6 <= raw.length; at += 6) {
+    if (
+      raw.readUInt16BE(at) === settingsHeaderTableSize &&
+      raw.readUInt32BE(at + 2) > maxTableSize
+    ) {
+      raw.writeUInt32BE(maxTableSize, at + 2);
+    }
+  }
+  return raw;
 }
 
 /** The fragments of a header block as one buffer (most blocks are one fragment). */
