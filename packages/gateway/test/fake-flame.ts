@@ -26,7 +26,12 @@ export interface FakeFlame {
 }
 
 export async function startFakeFlame(
-  options: { tls?: { cert: string; key: string }; maxConcurrentStreams?: number } = {},
+  options: {
+    tls?: { cert: string; key: string };
+    maxConcurrentStreams?: number;
+    /** HPACK table size offered to clients and used for responses (Node's default: 4096). */
+    headerTableSize?: number;
+  } = {},
 ): Promise<FakeFlame> {
   const state = {
     calls: {} as Record<string, number>,
@@ -125,13 +130,22 @@ export async function startFakeFlame(
         },
       }),
   });
-  const settings: http2.Settings =
-    options.maxConcurrentStreams === undefined
+  const settings: http2.Settings = {
+    ...(options.maxConcurrentStreams === undefined
       ? {}
-      : { maxConcurrentStreams: options.maxConcurrentStreams };
+      : { maxConcurrentStreams: options.maxConcurrentStreams }),
+    ...(options.headerTableSize === undefined ? {} : { headerTableSize: options.headerTableSize }),
+  };
+  const tableOptions =
+    options.headerTableSize === undefined
+      ? {}
+      : { maxDeflateDynamicTableSize: options.headerTableSize };
   const server = options.tls
-    ? http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key, settings }, handler)
-    : http2.createServer({ settings }, handler);
+    ? http2.createSecureServer(
+        { cert: options.tls.cert, key: options.tls.key, settings, ...tableOptions },
+        handler,
+      )
+    : http2.createServer({ settings, ...tableOptions }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
     sessions.add(s);

@@ -372,6 +372,40 @@ describe("frames Node's client writes in other shapes", () => {
   });
 });
 
+describe("peers that offer HPACK tables larger than the relay decodes", () => {
+  it("are told the relay's maximum, so blocks stay readable in both directions", async () => {
+    const big = 1 << 20;
+    const roomy = await startFakeFlame({ headerTableSize: big });
+    const gw = await startGateway({ upstream: roomy.url });
+    const session = http2.connect(gw.url, {
+      maxDeflateDynamicTableSize: big,
+      settings: { headerTableSize: big },
+    });
+    session.on("error", () => {});
+    try {
+      for (let i = 0; i < 5; i++) {
+        const echo = `echo-${i}:${"e".repeat(3000)}`;
+        const answer = await rawCall(
+          session,
+          grpcHeaders("GetTask", { "x-request-id": `req-${i}`, "x-echo": echo }),
+          getTaskFrame(`t-${i}`),
+        );
+        expect(answer.grpcStatus, `call ${i}`).toBe(grpcOk);
+        expect(taskIdOf(answer)).toBe(`t-${i}`);
+        expect(answer.trailers["x-echo-trailer"]).toBe(echo);
+        expect(roomy.headers.GetTask?.get("x-request-id")).toBe(`req-${i}`);
+      }
+      expect(gw.stats().relayedConnections).toBe(1);
+      // What the client was told: the relay's 64 KiB, not the upstream's 1 MiB.
+      expect(session.remoteSettings.headerTableSize).toBe(64 * 1024);
+    } finally {
+      session.destroy();
+      await gw.close();
+      await roomy.close();
+    }
+  });
+});
+
 describe("DATA of calls the gateway answered itself", () => {
   it("gives its connection-window credit back, so later calls are not starved", async () => {
     const session = await connect(guarded);
