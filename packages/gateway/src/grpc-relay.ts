@@ -12,6 +12,7 @@ import type { GatewayStats } from "./gateway-stats.js";
 import { codeFromRstCode, encodeGrpcMessage, parseGrpcTimeout } from "./grpc-status.js";
 import {
   clientPreface,
+  encodeFrame,
   type Frame,
   FrameFlag,
   FrameReader,
@@ -848,6 +849,13 @@ class RelayConnection {
   #shutdown(): void {
     this.#closed = true;
     this.#upstream.destroy();
+    const waiting = this.#beforeSettings;
+    if (waiting !== undefined) {
+      // The upstream never spoke: the client needs a server preface before the rest.
+      this.#beforeSettings = undefined;
+      this.#toClient.write(encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0)));
+      for (const bytes of waiting) this.#toClient.write(bytes);
+    }
     // Inside a read the last frames for the client (GOAWAY, failed calls'
     // trailers) are still held; they must go out before the end.
     this.#toClient.release();

@@ -782,3 +782,31 @@ describe("an upstream that breaks HTTP/2", () => {
     }
   });
 });
+
+describe("an upstream that closes before it says anything", () => {
+  it("still gets the client a server preface and Unavailable, upstream connection failed", async () => {
+    // Accepts the relay's connection, reads the first request, then hangs up
+    // without ever sending SETTINGS.
+    const sockets = new Set<net.Socket>();
+    const mute = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.once("data", () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => mute.listen(0, "127.0.0.1", resolve));
+    const port = (mute.address() as net.AddressInfo).port;
+    const gw = await startGateway({ upstream: `http://127.0.0.1:${port}` });
+    try {
+      const err = await rejection(
+        clientFor("grpc", gw.url).getTask({ sessionId: "s", taskId: "1" }),
+      );
+      expect(gw.stats().forwarded.GetTask).toBe(1);
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toMatch(/^upstream connection failed/);
+    } finally {
+      await gw.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => mute.close(() => resolve()));
+    }
+  });
+});
