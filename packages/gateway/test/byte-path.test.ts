@@ -11,6 +11,7 @@ import { ByteProxy } from "../src/byte-proxy.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { clientFor, type Protocol } from "./clients.js";
 import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import { rejection } from "./rejection.js";
 
 let flame: FakeFlame;
 let gateway: Gateway;
@@ -44,15 +45,6 @@ async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of stream) out.push(item);
   return out;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
 }
 
 /** What a call showed its client: message or error, headers and trailers. */

@@ -6,7 +6,7 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { GetTaskRequestSchema, TaskSchema } from "@flame-ts/core/gen";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ByteProxy } from "../src/byte-proxy.js";
@@ -24,6 +24,7 @@ import { encodeHeaderBlock, HeaderBlockDecoder, type HeaderField } from "../src/
 import { type Gateway, startGateway } from "../src/index.js";
 import { clientFor } from "./clients.js";
 import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import { rejection } from "./rejection.js";
 
 const token = "tok-relay-5d1e9a7c3b";
 /** grpc-status of a call that succeeded (Connect's Code has no OK). */
@@ -159,15 +160,6 @@ function taskIdOf(answer: RawAnswer): string | undefined {
   const length = answer.body.readUInt32BE(1);
   expect(answer.body.length).toBe(5 + length);
   return fromBinary(TaskSchema, answer.body.subarray(5)).metadata?.id;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("which connections the relay takes", () => {

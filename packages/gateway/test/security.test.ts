@@ -1,10 +1,11 @@
 import * as http from "node:http";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "../src/index.js";
 import { captureLogger } from "./capture-logger.js";
 import { clientFor, type Protocol } from "./clients.js";
 import { type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import { rejection } from "./rejection.js";
 
 const token = "tok-7f3a9c1e5b2d4a6f8e0c";
 const allowedOrigin = "https://dash.example.com";
@@ -29,15 +30,6 @@ afterAll(async () => {
   await gateway?.close();
   await flame?.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function drain(stream: AsyncIterable<unknown>): Promise<number> {
   let n = 0;

@@ -1,12 +1,13 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGateway } from "../src/index.js";
+import { type Gateway, startGateway } from "../src/index.js";
 import { captureLogger } from "./capture-logger.js";
 import { makeCertificates, type TestCertificates } from "./certificates.js";
 import { clientFor } from "./clients.js";
 import { type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import { rejection } from "./rejection.js";
 
 let certs: TestCertificates;
 let flame: FakeFlame;
@@ -24,15 +25,6 @@ afterAll(async () => {
 /** Lines of base64 inside the PEM: if any shows up, the CA leaked. */
 function pemBody(pem: string): string[] {
   return pem.split("\n").filter((line) => line.length > 20 && !line.startsWith("-----"));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("a TLS upstream", () => {
@@ -113,18 +105,23 @@ describe("a gateway served over TLS", () => {
 });
 
 describe("the gRPC relay over TLS", () => {
-  it("carries a gRPC client's https connection to the https upstream", async () => {
-    const gateway = await startGateway({
-      upstream: flame.url,
-      caFile: certs.caFile,
-      tls: { cert: certs.cert, key: certs.key },
-    });
-    try {
-      const transport = createGrpcTransport({
+  /** A gateway served over TLS, trusting `caFile` for the https upstream. */
+  const startTlsGateway = (caFile: string) =>
+    startGateway({ upstream: flame.url, caFile, tls: { cert: certs.cert, key: certs.key } });
+  /** A gRPC client of the gateway over https (the certificate names localhost). */
+  const grpcClientOverTls = (gateway: Gateway) =>
+    createClient(
+      Frontend,
+      createGrpcTransport({
         baseUrl: gateway.url.replace("127.0.0.1", "localhost"),
         nodeOptions: { ca: certs.caPem },
-      } as Parameters<typeof createGrpcTransport>[0]);
-      const client = createClient(Frontend, transport);
+      } as Parameters<typeof createGrpcTransport>[0]),
+    );
+
+  it("carries a gRPC client's https connection to the https upstream", async () => {
+    const gateway = await startTlsGateway(certs.caFile);
+    try {
+      const client = grpcClientOverTls(gateway);
       const app = await client.getApplication({ name: "flmping" });
       expect(app.metadata?.name).toBe("flmping");
       let n = 0;
@@ -146,18 +143,10 @@ describe("the gRPC relay over TLS", () => {
   });
 
   it("checks the upstream's certificate: with the wrong CA the call fails Unavailable", async () => {
-    const gateway = await startGateway({
-      upstream: flame.url,
-      caFile: certs.otherCaFile,
-      tls: { cert: certs.cert, key: certs.key },
-    });
+    const gateway = await startTlsGateway(certs.otherCaFile);
     try {
-      const transport = createGrpcTransport({
-        baseUrl: gateway.url.replace("127.0.0.1", "localhost"),
-        nodeOptions: { ca: certs.caPem },
-      } as Parameters<typeof createGrpcTransport>[0]);
       const before = flame.totalCalls();
-      const err = await rejection(createClient(Frontend, transport).getApplication({ name: "a" }));
+      const err = await rejection(grpcClientOverTls(gateway).getApplication({ name: "a" }));
       expect(err.code).toBe(Code.Unavailable);
       expect(flame.totalCalls()).toBe(before);
       expect(gateway.stats().relayedConnections).toBe(0);
