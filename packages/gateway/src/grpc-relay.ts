@@ -16,6 +16,7 @@ import {
   type Frame,
   FrameFlag,
   FrameReader,
+  FrameSizeError,
   FrameType,
   goawayFrame,
   H2Error,
@@ -50,6 +51,12 @@ const maxHeaderBlockBytes = 256 * 1024;
 /** Dynamic table size the relay's decoders accept; far above what HTTP/2 peers use (4096). */
 const maxTableSize = 64 * 1024;
 const upstreamConnectTimeoutMs = 10_000;
+/**
+ * The largest frame taken from a client. Peers announce 16 KiB
+ * (SETTINGS_MAX_FRAME_SIZE) unless they raise it; Node's server would
+ * refuse a larger frame at once, and the relay must not buffer one.
+ */
+const maxClientFrameBytes = 1024 * 1024;
 
 /** Request frames must be plain messages; response frames may be compressed. */
 const requestFlags = [0x00];
@@ -290,7 +297,7 @@ class RelayConnection {
   readonly #relay: GrpcRelay;
   readonly #client: net.Socket;
   readonly #upstream: net.Socket;
-  readonly #fromClient = new FrameReader();
+  readonly #fromClient = new FrameReader(maxClientFrameBytes);
   readonly #fromUpstream = new FrameReader();
   readonly #requestDecoder = new HeaderBlockDecoder<RequestPlan>(maxTableSize);
   readonly #responseDecoder = new HeaderBlockDecoder<ResponsePlan>(maxTableSize);
@@ -808,7 +815,11 @@ class RelayConnection {
     });
     // Anything else thrown while reading frames came from the HPACK decoder.
     const errorCode =
-      e instanceof RelayProtocolError ? H2Error.protocolError : H2Error.compressionError;
+      e instanceof RelayProtocolError
+        ? H2Error.protocolError
+        : e instanceof FrameSizeError
+          ? H2Error.frameSizeError
+          : H2Error.compressionError;
     for (const stream of this.#streams.values()) {
       if (stream.held === undefined && stream.toUpstream) {
         this.#writeUpstream(rstStreamFrame(stream.id, H2Error.cancel));

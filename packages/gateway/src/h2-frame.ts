@@ -31,8 +31,14 @@ export const H2Error = {
   protocolError: 0x1,
   internalError: 0x2,
   cancel: 0x8,
+  frameSizeError: 0x6,
   compressionError: 0x9,
 } as const;
+
+/** A frame announced a length above the reader's limit. */
+export class FrameSizeError extends Error {
+  override name = "FrameSizeError";
+}
 
 /** SETTINGS_HEADER_TABLE_SIZE (RFC 9113, section 6.5.2). */
 export const settingsHeaderTableSize = 0x1;
@@ -53,6 +59,12 @@ export interface Frame {
 export class FrameReader {
   #buffered: Buffer | undefined;
 
+  /**
+   * `maxFrameBytes` bounds what one frame may make the reader hold; the
+   * protocol's own bound is 16 MiB (a 24-bit length).
+   */
+  constructor(private readonly maxFrameBytes = 0xffffff) {}
+
   /** Appends `chunk` and returns every frame now complete, in order. */
   push(chunk: Buffer): Frame[] {
     const bytes = this.#buffered === undefined ? chunk : Buffer.concat([this.#buffered, chunk]);
@@ -60,6 +72,9 @@ export class FrameReader {
     let at = 0;
     while (bytes.length - at >= 9) {
       const length = bytes.readUIntBE(at, 3);
+      if (length > this.maxFrameBytes) {
+        throw new FrameSizeError(`a frame of ${length} bytes is larger than ${this.maxFrameBytes}`);
+      }
       const end = at + 9 + length;
       if (end > bytes.length) break;
       frames.push({

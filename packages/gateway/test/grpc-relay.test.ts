@@ -585,6 +585,11 @@ class FrameClient {
     });
   }
 
+  /** Writes bytes as they are (frames a test makes by hand). */
+  send(bytes: Buffer): void {
+    this.#socket.write(bytes);
+  }
+
   destroy(): void {
     this.#socket.destroy();
   }
@@ -734,6 +739,38 @@ describe("header blocks written byte for byte by the client", () => {
       "the upstream stream to be cancelled",
     );
     await eventually(() => gateway.stats().openStreams === 0, "the stream count to drop");
+  });
+});
+
+describe("a client frame larger than the relay takes", () => {
+  let client: FrameClient | undefined;
+  afterEach(() => client?.destroy());
+
+  it("ends the connection with FRAME_SIZE_ERROR instead of buffering it", async () => {
+    client = new FrameClient(gateway.port);
+    const base = encodeHeaderBlock([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", "/flame.v1.Frontend/GetTask"],
+      [":authority", "gateway"],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+    ]);
+    const ok = await client.call(base, getTaskFrame("1"));
+    expect(lastField(ok, "grpc-status")).toBe("0");
+    expect(gateway.stats().relayedConnections).toBe(1);
+    // Only the 9-byte header of a 2 MiB DATA frame: the announced length alone must end it.
+    const header = Buffer.alloc(9);
+    header.writeUIntBE(2 * 1024 * 1024, 0, 3);
+    header[3] = FrameType.data;
+    header.writeUInt32BE(3, 5);
+    client.send(header);
+    const stayedOpen = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("the connection stayed open")), 5_000).unref(),
+    );
+    await Promise.race([client.closed, stayedOpen]);
+    expect(client.goaway).toBe(0x6);
+    await eventually(() => gateway.stats().relayedConnections === 0, "the relay to drop it");
   });
 });
 
