@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { type ClientHttp2Stream, constants } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
-import type { CallGuard, HeaderReader } from "./call-guard.js";
+import { type CallGuard, headerReaderOf } from "./call-guard.js";
 import { logCallDone } from "./call-log.js";
 import type { CorsPolicy } from "./cors.js";
 import type { Downstream, DownstreamListener } from "./downstream.js";
@@ -61,16 +61,6 @@ export class ByteProxy {
   }
 }
 
-/** A view of Node's header object as a `HeaderReader` for the guard. */
-class NodeHeaderReader implements HeaderReader {
-  constructor(private readonly headers: IncomingHttpHeaders) {}
-  get(name: string): string | null {
-    const value = this.headers[name];
-    if (value === undefined) return null;
-    return Array.isArray(value) ? (value[0] ?? null) : value;
-  }
-}
-
 class ProxiedCall implements DownstreamListener {
   readonly #proxy: ByteProxy;
   readonly #route: FastPathRoute;
@@ -106,7 +96,7 @@ class ProxiedCall implements DownstreamListener {
     const refused = admitCall(
       deps,
       this.#route.method.name,
-      new NodeHeaderReader(headers),
+      headerReaderOf(headers),
       this.#route.web ? "grpc_web" : "grpc",
     );
     // Listen even when refusing, so a client gone early is noticed.

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { BearerTokenCheck } from "./bearer-token.js";
 import type { CorsPolicy } from "./cors.js";
@@ -18,6 +19,17 @@ export class CallRejected extends ConnectError {
 /** Reads one request header (lower-case name); `Headers` is one. */
 export interface HeaderReader {
   get(name: string): string | null;
+}
+
+/** A view of Node's header object as a `HeaderReader` (the first value of a repeated header). */
+export function headerReaderOf(headers: IncomingHttpHeaders): HeaderReader {
+  return {
+    get(name) {
+      const value = headers[name];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? (value[0] ?? null) : value;
+    },
+  };
 }
 
 /**

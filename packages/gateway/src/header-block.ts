@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from "node:http";
 import hpack, { type Decompressor } from "hpack.js";
 
 /** One header field, name in lower case; values are byte strings (latin1). */
@@ -173,4 +174,21 @@ function integerSize(length: number): number {
   let size = 2;
   for (let rest = length - 127; rest >= 128; rest = Math.floor(rest / 128)) size++;
   return size;
+}
+
+/** Header fields as Node's header object (repeated names become arrays, as Node does). */
+export function headerObjectOf(fields: readonly HeaderField[]): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+  for (const [name, value] of fields) {
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else headers[name] = [seen, value] as never;
+  }
+  return headers;
+}
+
+/** The first value of a header that may repeat. */
+export function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
