@@ -182,3 +182,67 @@ export function headerTableSizeSetting(frame: Frame): number | undefined {
   }
   return size;
 }
+
+/** A peer broke a rule of HTTP/2 framing. */
+export class H2ProtocolError extends Error {
+  override name = "H2ProtocolError";
+}
+
+/** One header block: the fragments of its HEADERS and CONTINUATION frames. */
+export interface HeaderBlockFrames {
+  streamId: number;
+  /** The HEADERS frame ended the stream. */
+  endStream: boolean;
+  fragments: Buffer[];
+  bytes: number;
+}
+
+/**
+ * Puts header blocks together from HEADERS and CONTINUATION frames (RFC
+ * 9113, section 6.10): no other frame may come between them, and a block
+ * may not grow past `maxBytes`. Errors are H2ProtocolErrors.
+ */
+export class HeaderBlockAssembler {
+  #block: HeaderBlockFrames | undefined;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Throws when `frame` would interrupt a block being assembled. */
+  checkOrder(frame: Frame): void {
+    if (this.#block !== undefined && frame.type !== FrameType.continuation) {
+      throw new H2ProtocolError("a header block was interrupted");
+    }
+  }
+
+  /** Adds a HEADERS or CONTINUATION frame; returns the block once it is whole. */
+  push(frame: Frame): HeaderBlockFrames | undefined {
+    let block = this.#block;
+    if (frame.type === FrameType.headers) {
+      const fragment = headersFragment(frame);
+      if (fragment === undefined || frame.streamId === 0) {
+        throw new H2ProtocolError("malformed HEADERS frame");
+      }
+      block = {
+        streamId: frame.streamId,
+        endStream: (frame.flags & FrameFlag.endStream) !== 0,
+        fragments: [fragment],
+        bytes: fragment.length,
+      };
+    } else {
+      if (block === undefined || block.streamId !== frame.streamId) {
+        throw new H2ProtocolError("CONTINUATION without its HEADERS");
+      }
+      block.fragments.push(frame.payload);
+      block.bytes += frame.payload.length;
+    }
+    if (block.bytes > this.maxBytes) {
+      throw new H2ProtocolError(`a header block is larger than ${this.maxBytes} bytes`);
+    }
+    if (frame.flags & FrameFlag.endHeaders) {
+      this.#block = undefined;
+      return block;
+    }
+    this.#block = block;
+    return undefined;
+  }
+}

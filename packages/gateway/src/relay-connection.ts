@@ -19,7 +19,9 @@ import {
   FrameType,
   goawayFrame,
   H2Error,
-  headersFragment,
+  H2ProtocolError,
+  HeaderBlockAssembler,
+  type HeaderBlockFrames,
   headersFrames,
   headerTableSizeSetting,
   rstStreamFrame,
@@ -87,14 +89,6 @@ interface ResponsePlan {
   grpcMessage: string | undefined;
 }
 
-/** A header block being assembled from HEADERS and CONTINUATION frames. */
-interface PartialBlock {
-  streamId: number;
-  endStream: boolean;
-  fragments: Buffer[];
-  bytes: number;
-}
-
 /**
  * One relayed client connection and its own connection to the upstream
  * (see `GrpcRelay`): frames read from either side are handled in order,
@@ -115,8 +109,8 @@ export class RelayConnection {
   readonly #toUpstream: Outbox;
   readonly #authority: string;
   readonly #scheme: string;
-  #clientBlock: PartialBlock | undefined;
-  #upstreamBlock: PartialBlock | undefined;
+  readonly #clientBlocks = new HeaderBlockAssembler(maxHeaderBlockBytes);
+  readonly #upstreamBlocks = new HeaderBlockAssembler(maxHeaderBlockBytes);
   #lastClientStreamId = 0;
   #closed = false;
   /**
@@ -196,23 +190,18 @@ export class RelayConnection {
   }
 
   #onClientFrame(frame: Frame): void {
-    if (this.#clientBlock !== undefined && frame.type !== FrameType.continuation) {
-      throw new RelayProtocolError("a header block was interrupted");
-    }
+    this.#clientBlocks.checkOrder(frame);
     const stream = this.#streams.get(frame.streamId);
     switch (frame.type) {
       case FrameType.data:
         this.#onClientData(stream, frame);
         return;
       case FrameType.headers:
-      case FrameType.continuation:
-        this.#clientBlock = assemble(this.#clientBlock, frame);
-        if (frame.flags & FrameFlag.endHeaders) {
-          const block = this.#clientBlock;
-          this.#clientBlock = undefined;
-          this.#onClientHeaders(block);
-        }
+      case FrameType.continuation: {
+        const block = this.#clientBlocks.push(frame);
+        if (block !== undefined) this.#onClientHeaders(block);
         return;
+      }
       case FrameType.rstStream:
         if (stream === undefined) return;
         if (stream.held === undefined && (stream.toUpstream || stream.toClient)) {
@@ -234,7 +223,7 @@ export class RelayConnection {
         this.#writeUpstream(frame.raw);
         return;
       case FrameType.pushPromise:
-        throw new RelayProtocolError("a client sent PUSH_PROMISE");
+        throw new H2ProtocolError("a client sent PUSH_PROMISE");
       default:
       // Unknown frame types are ignored (RFC 9113, section 4.1).
     }
@@ -265,7 +254,7 @@ export class RelayConnection {
     if (ends) this.#clientEnded(stream);
   }
 
-  #onClientHeaders(block: PartialBlock): void {
+  #onClientHeaders(block: HeaderBlockFrames): void {
     const decoded = this.#requestDecoder.decode(joined(block.fragments));
     const id = block.streamId;
     if (id > this.#lastClientStreamId && id % 2 === 1) {
@@ -437,30 +426,25 @@ export class RelayConnection {
     const waiting = this.#beforeSettings;
     if (waiting !== undefined) {
       if (frame.type !== FrameType.settings) {
-        throw new RelayProtocolError("the upstream's first frame is not SETTINGS");
+        throw new H2ProtocolError("the upstream's first frame is not SETTINGS");
       }
       this.#beforeSettings = undefined;
       this.#writeClient(withTableSizeCapped(frame));
       for (const bytes of waiting) this.#writeClient(bytes);
       return;
     }
-    if (this.#upstreamBlock !== undefined && frame.type !== FrameType.continuation) {
-      throw new RelayProtocolError("a header block was interrupted");
-    }
+    this.#upstreamBlocks.checkOrder(frame);
     const stream = this.#streams.get(frame.streamId);
     switch (frame.type) {
       case FrameType.data:
         this.#onUpstreamData(stream, frame);
         return;
       case FrameType.headers:
-      case FrameType.continuation:
-        this.#upstreamBlock = assemble(this.#upstreamBlock, frame);
-        if (frame.flags & FrameFlag.endHeaders) {
-          const block = this.#upstreamBlock;
-          this.#upstreamBlock = undefined;
-          this.#onUpstreamHeaders(block);
-        }
+      case FrameType.continuation: {
+        const block = this.#upstreamBlocks.push(frame);
+        if (block !== undefined) this.#onUpstreamHeaders(block);
         return;
+      }
       case FrameType.rstStream:
         if (stream === undefined) return;
         this.#onUpstreamReset(stream, frame);
@@ -476,7 +460,7 @@ export class RelayConnection {
         this.#writeClient(frame.raw);
         return;
       case FrameType.pushPromise:
-        throw new RelayProtocolError("the upstream sent PUSH_PROMISE");
+        throw new H2ProtocolError("the upstream sent PUSH_PROMISE");
       default:
     }
   }
@@ -503,7 +487,7 @@ export class RelayConnection {
     }
   }
 
-  #onUpstreamHeaders(block: PartialBlock): void {
+  #onUpstreamHeaders(block: HeaderBlockFrames): void {
     const decoded = this.#responseDecoder.decode(joined(block.fragments));
     const stream = this.#streams.get(block.streamId);
     if (stream === undefined || !stream.toClient) return;
@@ -631,7 +615,7 @@ export class RelayConnection {
     });
     // Anything else thrown while reading frames came from the HPACK decoder.
     const errorCode =
-      e instanceof RelayProtocolError
+      e instanceof H2ProtocolError
         ? H2Error.protocolError
         : e instanceof FrameSizeError
           ? H2Error.frameSizeError
@@ -691,34 +675,6 @@ export class RelayConnection {
     setTimeout(() => this.#client.destroy(), 1_000).unref();
     this.#onClosed(this);
   }
-}
-
-class RelayProtocolError extends Error {}
-
-/** Adds a HEADERS or CONTINUATION frame to the header block being assembled. */
-function assemble(block: PartialBlock | undefined, frame: Frame): PartialBlock {
-  if (frame.type === FrameType.headers) {
-    if (block !== undefined) throw new RelayProtocolError("a header block was interrupted");
-    const fragment = headersFragment(frame);
-    if (fragment === undefined || frame.streamId === 0) {
-      throw new RelayProtocolError("malformed HEADERS frame");
-    }
-    return {
-      streamId: frame.streamId,
-      endStream: (frame.flags & FrameFlag.endStream) !== 0,
-      fragments: [fragment],
-      bytes: fragment.length,
-    };
-  }
-  if (block === undefined || block.streamId !== frame.streamId) {
-    throw new RelayProtocolError("CONTINUATION without its HEADERS");
-  }
-  block.fragments.push(frame.payload);
-  block.bytes += frame.payload.length;
-  if (block.bytes > maxHeaderBlockBytes) {
-    throw new RelayProtocolError(`a header block is larger than ${maxHeaderBlockBytes} bytes`);
-  }
-  return block;
 }
 
 function planResponse(fields: readonly HeaderField[]): ResponsePlan {
