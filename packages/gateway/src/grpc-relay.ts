@@ -44,8 +44,9 @@ const upstreamConnectTimeoutMs = 10_000;
  * size limit and deadline apply to each call as on the other paths. Header
  * blocks are re-encoded without the dynamic table in both directions (so
  * the gateway can drop or answer calls itself without desynchronising
- * HPACK state); DATA, SETTINGS, PING, WINDOW_UPDATE and GOAWAY frames pass
- * through as they are, so flow control stays end to end.
+ * HPACK state); DATA, PING, WINDOW_UPDATE and GOAWAY frames pass through
+ * as they are, and SETTINGS with only the HPACK table size capped, so flow
+ * control stays end to end.
  */
 export class GrpcRelay {
   readonly #connections = new Set<RelayConnection>();
