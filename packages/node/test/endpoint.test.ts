@@ -1,16 +1,6 @@
-import { FlameError } from "@flame-ts/core";
 import { describe, expect, test } from "vitest";
 import { parseEndpoint } from "../src/endpoint.js";
-
-function configErrorOf(fn: () => unknown): FlameError {
-  try {
-    fn();
-  } catch (err) {
-    expect(FlameError.is(err, "invalid-config")).toBe(true);
-    return err as FlameError;
-  }
-  throw new Error("expected an invalid-config FlameError");
-}
+import { configError } from "./helpers/yaml-files.js";
 
 describe("parseEndpoint", () => {
   test("accepts http and https URLs and normalises them", () => {
@@ -35,12 +25,12 @@ describe("parseEndpoint", () => {
     ["", /empty/],
     ["http://flame:8080/?x=1", /query or fragment/],
   ])("rejects %j", (url, message) => {
-    const err = configErrorOf(() => parseEndpoint(url));
+    const err = configError(() => parseEndpoint(url));
     expect(err.message).toMatch(message);
   });
 
   test("names the URL but never the password in it", () => {
-    const err = configErrorOf(() => parseEndpoint("https://admin:s3cret@flame:8080"));
+    const err = configError(() => parseEndpoint("https://admin:s3cret@flame:8080"));
     expect(err.message).toMatch(/must not contain user credentials/);
     expect(err.message).not.toContain("s3cret");
   });
