@@ -10,7 +10,7 @@ import type { FastPathRoute } from "./fast-path.js";
 import { copyResponseHeaders, upstreamRequestHeaderObject } from "./forwarded-headers.js";
 import { FrameSizeGuard } from "./frame-size-guard.js";
 import type { GatewayStats } from "./gateway-stats.js";
-import { codeFromHttpStatus, codeFromRstCode, encodeGrpcMessage } from "./grpc-status.js";
+import { codeFromHttpStatus, codeFromRstCode, encodeGrpcMessage, rstName } from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
 import type { GatewayLogger } from "./logger.js";
 import type { UpstreamPool } from "./upstream-pool.js";
@@ -380,26 +380,4 @@ function isConnectionError(code: unknown): boolean {
       code === "ERR_HTTP2_INVALID_SESSION" ||
       code === "ERR_HTTP2_PING_CANCEL")
   );
-}
-
-/** HTTP/2 error code names (RFC 9113, section 7). */
-const rstNames = [
-  "NO_ERROR",
-  "PROTOCOL_ERROR",
-  "INTERNAL_ERROR",
-  "FLOW_CONTROL_ERROR",
-  "SETTINGS_TIMEOUT",
-  "STREAM_CLOSED",
-  "FRAME_SIZE_ERROR",
-  "REFUSED_STREAM",
-  "CANCEL",
-  "COMPRESSION_ERROR",
-  "CONNECT_ERROR",
-  "ENHANCE_YOUR_CALM",
-  "INADEQUATE_SECURITY",
-  "HTTP_1_1_REQUIRED",
-];
-
-function rstName(code: number): string {
-  return `${rstNames[code] ?? "unknown"} (0x${code.toString(16)})`;
 }

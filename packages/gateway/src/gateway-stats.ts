@@ -10,9 +10,12 @@ export interface GatewayStats {
   openStreams: number;
   /**
    * HTTP/2 connections to the upstream: the shared pool's (more open when
-   * one is full of streams) and one per relayed client connection.
+   * one is full of streams) and one per relayed client connection (either
+   * relay; the gRPC-Web relay's once a call opened it).
    */
   upstreamConnections: number;
   /** Client connections the gRPC relay carries frame by frame (`grpcRelay`). */
   relayedConnections: number;
+  /** HTTP/1.1 client connections the gRPC-Web relay serves (`grpcWebRelay`). */
+  webRelayedConnections: number;
 }

@@ -15,6 +15,7 @@ import { type GatewayLogger, silentLogger } from "./logger.js";
 import { type MethodSelection, resolveMethodSelection } from "./method-policy.js";
 import { listen } from "./server.js";
 import { openUpstream } from "./upstream.js";
+import { GrpcWebRelay } from "./web-relay.js";
 
 /** 4 MiB, gRPC's customary default. */
 export const defaultMaxMessageBytes = 4 * 1024 * 1024;
@@ -61,6 +62,13 @@ export interface GatewayOptions {
    * added latency.
    */
   grpcRelay?: boolean;
+  /**
+   * Serve gRPC-Web calls over HTTP/1.1 (what browsers send to an `http://`
+   * gateway) in the gateway's own gRPC-Web relay, each client connection
+   * with a connection of its own to the upstream (default true). Off, they
+   * go through Node's HTTP/1.1 server and HTTP/2 client.
+   */
+  grpcWebRelay?: boolean;
 }
 
 export interface Gateway {
@@ -118,6 +126,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     openStreams: 0,
     upstreamConnections: 0,
     relayedConnections: 0,
+    webRelayedConnections: 0,
   };
   const shutdown = new AbortController();
   // Every call in flight listens to this one signal; more than ten is normal,
@@ -140,6 +149,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       : new GrpcRelay({
           fastPath,
           guard,
+          logger,
+          stats,
+          maxMessageBytes,
+          upstream: new URL(upstream.displayUrl),
+          ca: upstream.ca,
+        });
+  const webRelay =
+    options.grpcWebRelay === false || !protocols.grpcWeb
+      ? undefined
+      : new GrpcWebRelay({
+          fastPath,
+          guard,
+          cors,
           logger,
           stats,
           maxMessageBytes,
@@ -181,6 +203,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       port,
       host,
       ...(relay === undefined ? {} : { onHttp2Connection: relay.offer.bind(relay) }),
+      ...(webRelay === undefined ? {} : { onHttp1Connection: webRelay.offer.bind(webRelay) }),
       onStream: (stream, headers) => {
         const route = fastPath.route(headers[":method"], headers[":path"], headers, false);
         if (route === undefined) return false;
@@ -207,8 +230,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       forwarded: { ...stats.forwarded },
       rejected: { ...stats.rejected },
       openStreams: stats.openStreams,
-      upstreamConnections: upstream.pool.connections().length + (relay?.connections ?? 0),
+      upstreamConnections:
+        upstream.pool.connections().length +
+        (relay?.connections ?? 0) +
+        (webRelay?.upstreamConnections ?? 0),
       relayedConnections: relay?.connections ?? 0,
+      webRelayedConnections: webRelay?.connections ?? 0,
     }),
     close() {
       closing ??= (async () => {
@@ -216,6 +243,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         shutdown.abort();
         proxy.close();
         relay?.close();
+        webRelay?.close();
         await server.close();
         upstream.close();
         logger.info?.("gateway closed", { url });

@@ -1,5 +1,4 @@
-import * as net from "node:net";
-import * as tls from "node:tls";
+import type * as net from "node:net";
 import type { CallGuard } from "./call-guard.js";
 import type { FastPath } from "./fast-path.js";
 import type { GatewayStats } from "./gateway-stats.js";
@@ -7,6 +6,7 @@ import { clientPreface, FrameFlag, FrameReader, FrameType, headersFragment } fro
 import { firstValue, HeaderBlockDecoder, headerObjectOf } from "./header-block.js";
 import type { GatewayLogger } from "./logger.js";
 import { maxTableSize, RelayConnection } from "./relay-connection.js";
+import { connectUpstreamSocket } from "./upstream-socket.js";
 
 export interface GrpcRelayDeps {
   fastPath: FastPath;
@@ -24,7 +24,6 @@ export interface GrpcRelayDeps {
 const firstRequestWaitMs = 100;
 /** Bytes a connection may send before its first request is whole. */
 const maxSniffBytes = 256 * 1024;
-const upstreamConnectTimeoutMs = 10_000;
 
 /**
  * The gRPC relay: HTTP/2 gRPC clients' connections carried frame by frame
@@ -84,7 +83,7 @@ export class GrpcRelay {
         return;
       }
       socket.pause();
-      this.#connectUpstream().then(
+      connectUpstreamSocket(this.deps.upstream, this.deps.ca).then(
         (upstream) => {
           if (!handOver()) {
             upstream.destroy();
@@ -176,43 +175,5 @@ export class GrpcRelay {
       }
     }
     return bytes.length > maxSniffBytes ? false : undefined;
-  }
-
-  #connectUpstream(): Promise<net.Socket> {
-    const url = this.deps.upstream;
-    const host = url.hostname.replace(/^\[|\]$/g, "");
-    const secure = url.protocol === "https:";
-    const port = Number(url.port || (secure ? 443 : 80));
-    return new Promise((resolve, reject) => {
-      const socket = secure
-        ? tls.connect({
-            host,
-            port,
-            servername: net.isIP(host) === 0 ? host : undefined,
-            ALPNProtocols: ["h2"],
-            ...(this.deps.ca === undefined ? {} : { ca: this.deps.ca }),
-          } as tls.ConnectionOptions)
-        : net.connect({ host, port });
-      socket.setNoDelay(true);
-      const timer = setTimeout(
-        () => fail(new Error("connect timed out")),
-        upstreamConnectTimeoutMs,
-      );
-      const fail = (e: Error) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(e);
-      };
-      socket.once("error", fail);
-      socket.once(secure ? "secureConnect" : "connect", () => {
-        clearTimeout(timer);
-        socket.off("error", fail);
-        if (secure && (socket as tls.TLSSocket).alpnProtocol !== "h2") {
-          fail(new Error("the upstream did not agree to HTTP/2 (ALPN h2)"));
-          return;
-        }
-        resolve(socket);
-      });
-    });
   }
 }

@@ -75,3 +75,25 @@ export function parseGrpcTimeout(value: string): number | undefined {
       return amount / 1_000_000;
   }
 }
+
+/** HTTP/2 error code names (RFC 9113, section 7). */
+const rstNames = [
+  "NO_ERROR",
+  "PROTOCOL_ERROR",
+  "INTERNAL_ERROR",
+  "FLOW_CONTROL_ERROR",
+  "SETTINGS_TIMEOUT",
+  "STREAM_CLOSED",
+  "FRAME_SIZE_ERROR",
+  "REFUSED_STREAM",
+  "CANCEL",
+  "COMPRESSION_ERROR",
+  "CONNECT_ERROR",
+  "ENHANCE_YOUR_CALM",
+  "INADEQUATE_SECURITY",
+  "HTTP_1_1_REQUIRED",
+];
+
+export function rstName(code: number): string {
+  return `${rstNames[code] ?? "unknown"} (0x${code.toString(16)})`;
+}

@@ -18,11 +18,12 @@ export type StreamInterceptor = (
 ) => boolean;
 
 /**
- * Takes an HTTP/2 connection: a cleartext one once its first bytes (`head`)
- * show the preface, a TLS one once ALPN chose h2 (`head` empty). `decline`
- * gives it, with the bytes read so far, to Node's HTTP/2 server instead.
+ * Takes a connection before Node's server for its protocol does: a
+ * cleartext one once its first bytes (`head`) show which protocol it
+ * speaks, a TLS one once ALPN chose (`head` empty). `decline` gives it,
+ * with the bytes read and not served, to Node's server instead.
  */
-export type Http2ConnectionInterceptor = (
+export type ConnectionInterceptor = (
   socket: net.Socket,
   head: Buffer,
   decline: (bytes: Buffer) => void,
@@ -54,7 +55,10 @@ export async function listen(
     host: string;
     tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
     onStream?: StreamInterceptor;
-    onHttp2Connection?: Http2ConnectionInterceptor;
+    /** HTTP/2 connections (the gRPC relay). */
+    onHttp2Connection?: ConnectionInterceptor;
+    /** HTTP/1.1 connections (the gRPC-Web relay). */
+    onHttp1Connection?: ConnectionInterceptor;
   },
 ): Promise<ListeningServer> {
   const sockets = new Set<net.Socket>();
@@ -74,7 +78,9 @@ export async function listen(
     );
     trackSessions(secure);
     if (options.onStream) interceptStreams(secure, options.onStream);
-    if (options.onHttp2Connection) interceptTlsConnections(secure, options.onHttp2Connection);
+    if (options.onHttp2Connection || options.onHttp1Connection) {
+      interceptTlsConnections(secure, options.onHttp2Connection, options.onHttp1Connection);
+    }
     outer = secure;
   } else {
     const h2 = http2.createServer(listener as never);
@@ -87,7 +93,7 @@ export async function listen(
     // on, gRPC-Web's trailer frame (a second small write) waits for the
     // client's delayed ACK, up to 40 ms per call.
     outer = net.createServer({ noDelay: true }, (socket) =>
-      routeByPreface(socket, h1, h2, options.onHttp2Connection),
+      routeByPreface(socket, h1, h2, options.onHttp2Connection, options.onHttp1Connection),
     );
   }
   outer.on("connection", (socket: net.Socket) => {
@@ -147,27 +153,34 @@ function interceptStreams(
 }
 
 /**
- * Offers TLS connections that chose h2 to `onHttp2Connection` before Node's
- * HTTP/2 server sets them up, in the same way as `interceptStreams`.
+ * Offers TLS connections to the interceptor for the protocol ALPN chose
+ * (h2, or HTTP/1.1 otherwise) before Node's server sets them up, in the
+ * same way as `interceptStreams`.
  */
 function interceptTlsConnections(
   server: http2.Http2SecureServer,
-  onHttp2Connection: Http2ConnectionInterceptor,
+  onHttp2Connection: ConnectionInterceptor | undefined,
+  onHttp1Connection: ConnectionInterceptor | undefined,
 ): void {
   const listeners = server.listeners("secureConnection");
   const node = listeners[0];
   if (listeners.length !== 1 || typeof node !== "function") return;
   server.removeListener("secureConnection", node as never);
   server.on("secureConnection", (socket: tls.TLSSocket) => {
-    if (socket.alpnProtocol !== "h2") {
+    const http2 = socket.alpnProtocol === "h2";
+    const intercept = http2 ? onHttp2Connection : onHttp1Connection;
+    if (intercept === undefined) {
       node.call(server, socket);
       return;
     }
-    onHttp2Connection(socket, Buffer.alloc(0), (bytes) => {
+    intercept(socket, Buffer.alloc(0), (bytes) => {
       socket.pause();
       if (bytes.length > 0) socket.unshift(bytes);
-      // Node's session reads what is buffered on the next tick, as for h2c.
       node.call(server, socket);
+      // Node's HTTP/2 session reads what is buffered on the next tick, as for
+      // h2c; its HTTP/1.1 server reads new bytes straight off the handle, so
+      // the unshifted ones must flow now, before any of those.
+      if (!http2) socket.resume();
     });
   });
 }
@@ -176,7 +189,8 @@ function routeByPreface(
   socket: net.Socket,
   h1: http.Server,
   h2: http2.Http2Server,
-  onHttp2Connection: Http2ConnectionInterceptor | undefined,
+  onHttp2Connection: ConnectionInterceptor | undefined,
+  onHttp1Connection: ConnectionInterceptor | undefined,
 ): void {
   const toHttp2 = (bytes: Buffer) => {
     socket.pause();
@@ -184,6 +198,12 @@ function routeByPreface(
     // Http2Session reads what is already buffered on the next tick; resuming
     // here would flow the preface away to no listener.
     h2.emit("connection", socket);
+  };
+  const toHttp1 = (bytes: Buffer) => {
+    socket.pause();
+    if (bytes.length > 0) socket.unshift(bytes);
+    h1.emit("connection", socket);
+    socket.resume();
   };
   let seen = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
@@ -198,11 +218,10 @@ function routeByPreface(
       onHttp2Connection(socket, seen, toHttp2);
     } else if (isH2) {
       toHttp2(seen);
+    } else if (onHttp1Connection !== undefined) {
+      onHttp1Connection(socket, seen, toHttp1);
     } else {
-      socket.pause();
-      socket.unshift(seen);
-      h1.emit("connection", socket);
-      socket.resume();
+      toHttp1(seen);
     }
   };
   const onError = () => socket.destroy();

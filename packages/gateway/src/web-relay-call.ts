@@ -1,0 +1,458 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import { Code } from "@connectrpc/connect";
+import { admitCall } from "./admission.js";
+import { headerReaderOf } from "./call-guard.js";
+import { logCallDone } from "./call-log.js";
+import type { FastPathRoute } from "./fast-path.js";
+import { copyResponseHeaders, upstreamRequestHeaderObject } from "./forwarded-headers.js";
+import { FrameSizeGuard } from "./frame-size-guard.js";
+import { codeFromHttpStatus, codeFromRstCode, encodeGrpcMessage, rstName } from "./grpc-status.js";
+import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
+import type {
+  H2ClientConnection,
+  H2ClientStream,
+  H2StreamListener,
+  StreamAbort,
+} from "./h2-client-connection.js";
+import { H2Error } from "./h2-frame.js";
+import {
+  type DecodedBlock,
+  encodeHeaderBlock,
+  type HeaderField,
+  headerObjectOf,
+} from "./header-block.js";
+import type { RequestHead } from "./http1-request-head.js";
+import type { GrpcWebRelayDeps } from "./web-relay.js";
+
+/** What an upstream header block means for a gRPC-Web client (worked out once per distinct block). */
+export interface ResponsePlan {
+  status: number;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
+  headers: IncomingHttpHeaders;
+  /** Header lines for the client's response head, from the upstream's headers. */
+  headLines: string | undefined;
+  /** The gRPC-Web trailer frame, from the upstream's trailers. */
+  trailerFrame: Buffer | undefined;
+}
+
+/** The connection a call lives on (see `WebRelayConnection`). */
+export interface WebCallHost {
+  readonly deps: GrpcWebRelayDeps;
+  writeClient(bytes: Buffer): void;
+  /** The client's socket has more buffered than it wants. */
+  readonly clientFull: boolean;
+  pauseClient(): void;
+  resumeClient(): void;
+  /** The upstream connection, or the promise of one being opened. */
+  upstream(): H2ClientConnection<ResponsePlan> | Promise<H2ClientConnection<ResponsePlan>>;
+  /** The response is complete (or the client is gone); `close` ends the connection after it. */
+  callDone(call: WebRelayCall, close: boolean): void;
+}
+
+/** Request frames must be plain messages; response frames may be compressed. */
+const requestFlags = [0x00];
+const responseFlags = [0x00, 0x01];
+/** Request bytes waiting for upstream window before the client is paused. */
+const maxQueuedRequestBytes = 256 * 1024;
+
+/**
+ * One gRPC-Web call of an HTTP/1.1 connection, as one HTTP/2 stream to the
+ * upstream. The request body (gRPC-Web's binary framing is gRPC's) goes
+ * upstream as it is once its first message header passed the size limit;
+ * the response's messages come back as they are, and its trailers become
+ * the trailer frame at the end of the body. A unary call's response is sent
+ * whole with a Content-Length; a stream's goes out chunk by chunk.
+ */
+export class WebRelayCall implements H2StreamListener<ResponsePlan> {
+  readonly #host: WebCallHost;
+  readonly #route: FastPathRoute;
+  readonly #head: RequestHead;
+  readonly #requestGuard: FrameSizeGuard;
+  readonly #responseGuard: FrameSizeGuard;
+  readonly #started = Date.now();
+  #stream: H2ClientStream<ResponsePlan> | undefined;
+  #opening = false;
+  /** Request bytes that came before the upstream stream was open. */
+  #pending: Buffer[] = [];
+  #requestEnded = false;
+  #done = false;
+  #counted = false;
+  #timer: NodeJS.Timeout | undefined;
+  #response: ResponsePlan | undefined;
+  /** The response head went to the client (chunked from then on). */
+  #responded = false;
+  /** A unary response's messages, sent with the trailers in one write. */
+  #body: Buffer[] = [];
+  #bodyBytes = 0;
+  /** Response bytes written while the client was full, owed to the upstream's window. */
+  #owed = 0;
+
+  constructor(host: WebCallHost, route: FastPathRoute, head: RequestHead) {
+    this.#host = host;
+    this.#route = route;
+    this.#head = head;
+    const max = host.deps.maxMessageBytes;
+    this.#requestGuard = new FrameSizeGuard(max, requestFlags);
+    this.#responseGuard = new FrameSizeGuard(max, responseFlags);
+    this.#requestEnded = head.contentLength === 0;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  start(): void {
+    const deps = this.#host.deps;
+    const refused = admitCall(
+      deps,
+      this.#route.method.name,
+      headerReaderOf(this.#head.headers),
+      "grpc_web",
+    );
+    if (refused !== undefined) {
+      this.#done = true;
+      this.#finish(errorTrailers(refused.code, refused.rawMessage));
+      return;
+    }
+    if (this.#route.method.serverStreaming) {
+      deps.stats.openStreams++;
+      this.#counted = true;
+    }
+    const ms = this.#route.timeoutMs;
+    if (ms !== undefined) {
+      // The upstream gets the deadline too; this ends the call here even if it ignores it.
+      this.#timer = setTimeout(
+        () => this.fail(Code.DeadlineExceeded, "the operation timed out"),
+        ms,
+      );
+    }
+    if (this.#requestEnded) this.#open();
+  }
+
+  /** Request body bytes; `last` when the body (Content-Length) is complete. */
+  body(bytes: Buffer, last: boolean): void {
+    if (this.#done) return;
+    let out = this.#requestGuard.accept(bytes);
+    const violation = this.#requestGuard.violation;
+    if (violation !== undefined) {
+      this.fail(violationCode(violation), violation);
+      return;
+    }
+    if (last) {
+      this.#requestEnded = true;
+      const held = this.#requestGuard.flush();
+      if (held.length > 0) out = out.length === 0 ? held : Buffer.concat([out, held]);
+    }
+    const stream = this.#stream;
+    if (stream === undefined) {
+      if (out.length > 0) this.#pending.push(out);
+      // The first message header has passed the size check: now the call may go upstream.
+      if (!this.#opening && (this.#requestGuard.frames > 0 || last)) this.#open();
+      return;
+    }
+    stream.write(out, last);
+    this.#throttle(stream);
+  }
+
+  /** The client went away before the response was complete. */
+  clientGone(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stream?.cancel();
+    this.#host.deps.logger.debug?.("client cancelled", {
+      method: this.#route.method.name,
+      ms: Date.now() - this.#started,
+    });
+    this.#cleanup();
+  }
+
+  /** The client's socket drained: the response bytes it held go back to the upstream's window. */
+  clientDrained(): void {
+    const owed = this.#owed;
+    this.#owed = 0;
+    this.#stream?.consumed(owed);
+  }
+
+  /** Ends the call with an error the gateway makes, cancelling it upstream. */
+  fail(code: Code, message: string, cancelUpstream = true): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (cancelUpstream) this.#stream?.cancel();
+    this.#finish(errorTrailers(code, message));
+    this.#logDone(code, encodeGrpcMessage(message));
+    this.#cleanup();
+  }
+
+  // --- upstream ------------------------------------------------------------
+
+  #open(): void {
+    this.#opening = true;
+    const upstream = this.#host.upstream();
+    if (upstream instanceof Promise) {
+      this.#host.pauseClient();
+      upstream.then(
+        (connection) => {
+          this.#host.resumeClient();
+          this.#attach(connection);
+        },
+        (e: unknown) => {
+          this.#host.resumeClient();
+          const message = e instanceof Error ? e.message : String(e);
+          this.fail(Code.Unavailable, `upstream unreachable: ${message}`, false);
+        },
+      );
+    } else {
+      this.#attach(upstream);
+    }
+  }
+
+  #attach(connection: H2ClientConnection<ResponsePlan>): void {
+    if (this.#done) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    const bodyDone = this.#requestEnded && pending.length === 0;
+    let stream: H2ClientStream<ResponsePlan>;
+    try {
+      stream = connection.request(this.#requestBlock(), bodyDone, this);
+    } catch (e) {
+      this.fail(Code.Unavailable, `upstream connection failed: ${(e as Error).message}`, false);
+      return;
+    }
+    this.#stream = stream;
+    if (bodyDone) return;
+    const bytes = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
+    stream.write(bytes, this.#requestEnded);
+    this.#throttle(stream);
+  }
+
+  /** Pauses the client while request bytes wait for the upstream's window. */
+  #throttle(stream: H2ClientStream<ResponsePlan>): void {
+    if (stream.queuedBytes <= maxQueuedRequestBytes) return;
+    this.#host.pauseClient();
+    stream.whenFlushed(() => this.#host.resumeClient());
+  }
+
+  #requestBlock(): Buffer {
+    const deps = this.#host.deps;
+    const route = this.#route;
+    const fields: HeaderField[] = [
+      [":method", "POST"],
+      [":scheme", deps.upstream.protocol.replace(/:$/, "")],
+      [":authority", deps.upstream.host],
+      [":path", route.method.path],
+      ["content-type", upstreamContentTypeForWeb(route.contentType)],
+      ["te", "trailers"],
+    ];
+    if (route.grpcTimeout !== undefined) fields.push(["grpc-timeout", route.grpcTimeout]);
+    const out = upstreamRequestHeaderObject(this.#head.headers, {
+      dropAuthorization: deps.guard.consumesAuthorization,
+    });
+    for (const name in out) {
+      const value = out[name];
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (v !== undefined) fields.push([name, String(v)]);
+      }
+    }
+    return encodeHeaderBlock(fields);
+  }
+
+  onHeaders(block: DecodedBlock<ResponsePlan>, endStream: boolean): void {
+    if (this.#done) return;
+    block.derived ??= planResponse(block.fields);
+    const plan = block.derived;
+    const first = this.#response === undefined;
+    if (first && plan.status >= 100 && plan.status < 200 && !endStream) return; // informational
+    if (first) this.#response = plan;
+    if (!endStream) {
+      if (first && plan.status === 200 && this.#route.method.serverStreaming) this.#writeHead(true);
+      return;
+    }
+    const status = (this.#response as ResponsePlan).status;
+    if (plan.grpcStatus !== undefined && (status === 200 || first)) {
+      this.#done = true;
+      const held = this.#responseGuard.flush();
+      if (held.length > 0) this.#addBody(held);
+      this.#finish(
+        plan.trailerFrame ?? encodeTrailerFrame(copyResponseHeaders(plan.headers, {}, true)),
+      );
+      this.#logDone(Number(plan.grpcStatus), plan.grpcMessage);
+      this.#cleanup();
+    } else if (status !== 200) {
+      this.fail(codeFromHttpStatus(status), `HTTP ${status}`, false);
+    } else {
+      this.fail(Code.Internal, "protocol error: missing status", false);
+    }
+  }
+
+  onData(data: Buffer, endStream: boolean): void {
+    const stream = this.#stream as H2ClientStream<ResponsePlan>;
+    if (this.#done || this.#response?.status !== 200) {
+      stream.consumed(data.length);
+      if (endStream && !this.#done) {
+        const status = this.#response?.status ?? 0;
+        if (status !== 0 && status !== 200)
+          this.fail(codeFromHttpStatus(status), `HTTP ${status}`, false);
+        else this.fail(Code.Internal, "protocol error: missing status", false);
+      }
+      return;
+    }
+    const bytes = this.#responseGuard.accept(data);
+    const violation = this.#responseGuard.violation;
+    if (violation !== undefined) {
+      stream.consumed(data.length);
+      this.fail(violationCode(violation), violation);
+      return;
+    }
+    if (this.#responded) {
+      if (bytes.length > 0) this.#host.writeClient(chunk(bytes));
+    } else {
+      this.#addBody(bytes);
+    }
+    if (this.#host.clientFull) this.#owed += data.length;
+    else stream.consumed(data.length);
+    if (endStream) this.fail(Code.Internal, "protocol error: missing status", false);
+  }
+
+  onAbort(reason: StreamAbort): void {
+    if (reason.kind === "connection") {
+      this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
+    } else if (reason.code === H2Error.noError) {
+      this.fail(Code.Unavailable, "upstream stream closed before its status", false);
+    } else {
+      this.fail(
+        codeFromRstCode(reason.code),
+        `upstream stream closed with error code ${rstName(reason.code)}`,
+        false,
+      );
+    }
+  }
+
+  // --- the client's response -----------------------------------------------
+
+  /**
+   * Keeps a unary response's bytes for one write at the end. A response
+   * larger than one message may be (an upstream not keeping to unary) goes
+   * out chunked instead, so nothing grows without bound.
+   */
+  #addBody(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.#responded) {
+      this.#host.writeClient(chunk(bytes));
+      return;
+    }
+    this.#body.push(bytes);
+    this.#bodyBytes += bytes.length;
+    if (this.#bodyBytes > this.#host.deps.maxMessageBytes + 5) this.#writeHead(true);
+  }
+
+  /** Writes the response head; `chunked` sends the body held so far as the first chunk. */
+  #writeHead(chunked: boolean, contentLength = 0): void {
+    this.#responded = true;
+    let head = `HTTP/1.1 200 OK\r\ncontent-type: ${this.#route.contentType}\r\n`;
+    head += this.#response?.status === 200 ? (this.#response.headLines ?? "") : "";
+    head += this.#corsLines();
+    head += chunked ? "transfer-encoding: chunked\r\n" : `content-length: ${contentLength}\r\n`;
+    if (this.#head.close) head += "connection: close\r\n";
+    head += "\r\n";
+    const body = this.#body;
+    this.#body = [];
+    this.#bodyBytes = 0;
+    const parts: Buffer[] = [Buffer.from(head, "latin1")];
+    if (chunked) {
+      for (const bytes of body) parts.push(chunk(bytes));
+    }
+    this.#host.writeClient(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+  }
+
+  /** Sends the end of the response: the trailer frame, after the head and body if still held. */
+  #finish(trailerFrame: Buffer): void {
+    if (this.#responded) {
+      this.#host.writeClient(Buffer.concat([chunk(trailerFrame), lastChunk]));
+    } else {
+      const body = this.#body;
+      const length = this.#bodyBytes + trailerFrame.length;
+      this.#body = [];
+      this.#writeHead(false, length);
+      this.#host.writeClient(Buffer.concat([...body, trailerFrame]));
+    }
+    this.#host.callDone(this, this.#head.close);
+  }
+
+  #corsLines(): string {
+    let lines = "";
+    this.#host.deps.cors.grant(this.#head.headers, {
+      setHeader(name, value) {
+        lines += `${name}: ${String(value)}\r\n`;
+      },
+    });
+    return lines;
+  }
+
+  #cleanup(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#counted) {
+      this.#counted = false;
+      this.#host.deps.stats.openStreams--;
+    }
+    this.#pending = [];
+    if (this.#owed > 0) this.clientDrained();
+  }
+
+  #logDone(code: number, message: unknown): void {
+    logCallDone(this.#host.deps.logger, this.#route.method.name, code, message, this.#started);
+  }
+}
+
+const lastChunk = Buffer.from("0\r\n\r\n", "latin1");
+
+/** One chunk of a chunked body (RFC 9112, section 7.1). */
+function chunk(bytes: Buffer): Buffer {
+  const size = `${bytes.length.toString(16)}\r\n`;
+  const out = Buffer.allocUnsafe(size.length + bytes.length + 2);
+  out.write(size, 0, "latin1");
+  bytes.copy(out, size.length);
+  out.write("\r\n", size.length + bytes.length, "latin1");
+  return out;
+}
+
+function errorTrailers(code: Code, message: string): Buffer {
+  return encodeTrailerFrame({
+    "grpc-status": String(code),
+    "grpc-message": encodeGrpcMessage(message),
+  });
+}
+
+function planResponse(fields: readonly HeaderField[]): ResponsePlan {
+  const headers = headerObjectOf(fields);
+  const grpcStatus = headers["grpc-status"];
+  const plan: ResponsePlan = {
+    status: Number(headers[":status"]),
+    grpcStatus: typeof grpcStatus === "string" ? grpcStatus : undefined,
+    grpcMessage: typeof headers["grpc-message"] === "string" ? headers["grpc-message"] : undefined,
+    headers,
+    headLines: undefined,
+    trailerFrame: undefined,
+  };
+  if (plan.grpcStatus !== undefined) {
+    plan.trailerFrame = encodeTrailerFrame(copyResponseHeaders(headers, {}, true));
+  } else {
+    plan.headLines = headLinesOf(copyResponseHeaders(headers, {}, false));
+  }
+  return plan;
+}
+
+function headLinesOf(headers: OutgoingHttpHeaders): string {
+  let lines = "";
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) lines += `${name}: ${String(v)}\r\n`;
+  }
+  return lines;
+}
+
+function violationCode(violation: string): Code {
+  return violation.startsWith("protocol") ? Code.Internal : Code.ResourceExhausted;
+}

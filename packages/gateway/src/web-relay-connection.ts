@@ -1,0 +1,324 @@
+import type * as net from "node:net";
+import { Code } from "@connectrpc/connect";
+import { H2ClientConnection } from "./h2-client-connection.js";
+import { type RequestHead, readRequestHead } from "./http1-request-head.js";
+import { Outbox } from "./outbox.js";
+import { connectUpstreamSocket } from "./upstream-socket.js";
+import type { GrpcWebRelayDeps } from "./web-relay.js";
+import type { ResponsePlan, WebCallHost } from "./web-relay-call.js";
+import { WebRelayCall } from "./web-relay-call.js";
+
+/**
+ * How long a connection may wait for its next request before it is closed
+ * (nothing buffered) or handed to Node's server (a head in progress, which
+ * Node's own timeouts then govern). Node closes idle keep-alive
+ * connections after the same 5 s.
+ */
+const idleMs = 5_000;
+/** Bytes of later requests buffered while a call is in flight before the client is paused. */
+const maxBufferedBytes = 64 * 1024;
+
+/**
+ * One HTTP/1.1 client connection served by the gRPC-Web relay. Requests on
+ * it are read one at a time: a gRPC-Web call becomes a `WebRelayCall` on
+ * the connection's own HTTP/2 connection to the upstream (opened with the
+ * first call, and again after a failure), and a CORS preflight is answered
+ * here. The first request of any other kind, or in a form the relay does
+ * not read itself, hands the connection, with every byte not yet served,
+ * to Node's HTTP/1.1 server for good.
+ */
+export class WebRelayConnection implements WebCallHost {
+  readonly deps: GrpcWebRelayDeps;
+  readonly #socket: net.Socket;
+  readonly #toClient: Outbox;
+  readonly #decline: (bytes: Buffer) => void;
+  readonly #onClosed: (connection: WebRelayConnection) => void;
+  #buffer: Buffer = Buffer.alloc(0);
+  #call: WebRelayCall | undefined;
+  /** Request body bytes still to read: the current call's, or a finished call's to drop. */
+  #bodyLeft = 0;
+  #upstream: H2ClientConnection<ResponsePlan> | undefined;
+  #connecting: Promise<H2ClientConnection<ResponsePlan>> | undefined;
+  #pauses = 0;
+  #processing = false;
+  #ending = false;
+  #gone = false;
+  #idleTimer: NodeJS.Timeout | undefined;
+  readonly #onData = (chunk: Buffer) => this.#onClientBytes(chunk);
+  readonly #onDrain = () => this.#call?.clientDrained();
+  readonly #onClose = () => this.#onClientGone();
+  readonly #onError = () => {};
+
+  constructor(
+    deps: GrpcWebRelayDeps,
+    socket: net.Socket,
+    head: Buffer,
+    decline: (bytes: Buffer) => void,
+    onClosed: (connection: WebRelayConnection) => void,
+  ) {
+    this.deps = deps;
+    this.#socket = socket;
+    this.#decline = decline;
+    this.#onClosed = onClosed;
+    this.#toClient = new Outbox(socket, () => {});
+    socket.on("data", this.#onData);
+    socket.on("drain", this.#onDrain);
+    socket.on("close", this.#onClose);
+    socket.on("error", this.#onError);
+    this.#onClientBytes(head);
+    if (!this.#gone) socket.resume();
+  }
+
+  /** Closed, or handed to Node's server. */
+  get gone(): boolean {
+    return this.#gone;
+  }
+
+  /** Whether the connection has an upstream connection open now. */
+  get upstreamOpen(): boolean {
+    return this.#upstream !== undefined;
+  }
+
+  /** Ends the call in flight with Unavailable (`reason`) and closes the connection. */
+  close(reason: string): void {
+    if (this.#gone) return;
+    this.#ending = true;
+    this.#call?.fail(Code.Unavailable, reason);
+    this.#end();
+  }
+
+  // --- WebCallHost ---------------------------------------------------------
+
+  writeClient(bytes: Buffer): void {
+    this.#toClient.write(bytes);
+  }
+
+  get clientFull(): boolean {
+    return this.#socket.writableNeedDrain;
+  }
+
+  pauseClient(): void {
+    if (this.#pauses++ === 0) this.#socket.pause();
+  }
+
+  resumeClient(): void {
+    if (--this.#pauses === 0 && !this.#gone) this.#socket.resume();
+  }
+
+  upstream(): H2ClientConnection<ResponsePlan> | Promise<H2ClientConnection<ResponsePlan>> {
+    const open = this.#upstream;
+    if (open?.usable) return open;
+    this.#connecting ??= connectUpstreamSocket(this.deps.upstream, this.deps.ca).then(
+      (socket) => {
+        this.#connecting = undefined;
+        if (this.#gone) {
+          socket.destroy();
+          throw new Error("the client went away");
+        }
+        const connection: H2ClientConnection<ResponsePlan> = new H2ClientConnection(socket, {
+          onClosed: () => {
+            if (this.#upstream === connection) this.#upstream = undefined;
+          },
+          beforeRead: () => this.#toClient.hold(),
+          afterRead: () => this.#toClient.release(),
+        });
+        this.#upstream = connection;
+        return connection;
+      },
+      (e: unknown) => {
+        this.#connecting = undefined;
+        throw e;
+      },
+    );
+    return this.#connecting;
+  }
+
+  callDone(call: WebRelayCall, close: boolean): void {
+    if (call !== this.#call) return;
+    this.#call = undefined;
+    if (close) {
+      this.#ending = true;
+      this.#end();
+      return;
+    }
+    if (this.#buffer.length <= maxBufferedBytes && this.#pausedForBuffer) {
+      this.#pausedForBuffer = false;
+      this.resumeClient();
+    }
+    if (!this.#processing) this.#process();
+  }
+
+  #pausedForBuffer = false;
+
+  // --- reading requests ----------------------------------------------------
+
+  #onClientBytes(chunk: Buffer): void {
+    if (this.#gone || this.#ending) return;
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    this.#toClient.hold();
+    this.#upstream?.hold();
+    try {
+      this.#process();
+    } finally {
+      this.#upstream?.release();
+      this.#toClient.release();
+    }
+  }
+
+  /** Serves what is buffered: the current body, then the next request heads. */
+  #process(): void {
+    this.#processing = true;
+    try {
+      while (!this.#gone && !this.#ending) {
+        if (this.#bodyLeft > 0) {
+          if (this.#buffer.length === 0) return;
+          const take = Math.min(this.#bodyLeft, this.#buffer.length);
+          const bytes = this.#buffer.subarray(0, take);
+          this.#buffer = this.#buffer.subarray(take);
+          this.#bodyLeft -= take;
+          this.#call?.body(bytes, this.#bodyLeft === 0);
+          continue;
+        }
+        if (this.#call !== undefined) {
+          // Pipelined requests wait for the response in flight.
+          if (this.#buffer.length > maxBufferedBytes && !this.#pausedForBuffer) {
+            this.#pausedForBuffer = true;
+            this.pauseClient();
+          }
+          return;
+        }
+        if (this.#buffer.length === 0) {
+          this.#armIdle();
+          return;
+        }
+        const reading = readRequestHead(this.#buffer);
+        if (reading.kind === "incomplete") {
+          this.#armIdle();
+          return;
+        }
+        if (reading.kind === "other") {
+          this.#handOff();
+          return;
+        }
+        this.#serve(reading.head);
+      }
+    } finally {
+      this.#processing = false;
+    }
+  }
+
+  #serve(head: RequestHead): void {
+    this.#disarmIdle();
+    const deps = this.deps;
+    if (head.method === "OPTIONS" && head.contentLength === 0) {
+      this.#buffer = this.#buffer.subarray(head.size);
+      this.#answerPreflight(head);
+      if (head.close) {
+        this.#ending = true;
+        this.#end();
+      }
+      return;
+    }
+    const route = deps.fastPath.route(head.method, head.target, head.headers, true);
+    if (route === undefined || !route.web) {
+      this.#handOff();
+      return;
+    }
+    this.#buffer = this.#buffer.subarray(head.size);
+    this.#bodyLeft = head.contentLength;
+    const call = new WebRelayCall(this, route, head);
+    this.#call = call;
+    call.start();
+  }
+
+  /** A CORS preflight, answered as the gateway's HTTP/1.1 server answers it. */
+  #answerPreflight(head: RequestHead): void {
+    let lines = "";
+    let status = 204;
+    this.deps.cors.answerPreflight(head.headers, {
+      setHeader(name, value) {
+        lines += `${name}: ${String(value)}\r\n`;
+      },
+      get statusCode() {
+        return status;
+      },
+      set statusCode(code: number) {
+        status = code;
+      },
+      end() {},
+    });
+    const reason = status === 204 ? "No Content" : "Forbidden";
+    const close = head.close ? "connection: close\r\n" : "";
+    const length = status === 204 ? "" : "content-length: 0\r\n";
+    this.writeClient(
+      Buffer.from(`HTTP/1.1 ${status} ${reason}\r\n${lines}${length}${close}\r\n`, "latin1"),
+    );
+  }
+
+  // --- the connection's end ------------------------------------------------
+
+  /** Gives the connection, with the bytes not yet served, to Node's HTTP/1.1 server. */
+  #handOff(): void {
+    this.#detach();
+    this.#upstream?.close();
+    this.#upstream = undefined;
+    this.#onClosed(this);
+    this.#socket.pause();
+    const bytes = this.#buffer;
+    this.#buffer = Buffer.alloc(0);
+    this.#decline(bytes);
+  }
+
+  #armIdle(): void {
+    if (this.#idleTimer !== undefined) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#call !== undefined || this.#gone) return;
+      if (this.#buffer.length === 0) this.#end();
+      else this.#handOff();
+    }, idleMs);
+    this.#idleTimer.unref();
+  }
+
+  #disarmIdle(): void {
+    if (this.#idleTimer === undefined) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  /** Ends the client connection once what was written has gone out. */
+  #end(): void {
+    if (this.#gone) return;
+    this.#toClient.release();
+    this.#socket.end();
+    // A client that does not close its side in time is cut off.
+    setTimeout(() => this.#socket.destroy(), 1_000).unref();
+    this.#finish();
+  }
+
+  #onClientGone(): void {
+    if (this.#gone) return;
+    this.#call?.clientGone();
+    this.#call = undefined;
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#disarmIdle();
+    this.#upstream?.close();
+    this.#upstream = undefined;
+    this.#onClosed(this);
+  }
+
+  #detach(): void {
+    this.#gone = true;
+    this.#disarmIdle();
+    const socket = this.#socket;
+    socket.off("data", this.#onData);
+    socket.off("drain", this.#onDrain);
+    socket.off("close", this.#onClose);
+    socket.off("error", this.#onError);
+  }
+}
