@@ -1,5 +1,6 @@
 // The byte-forwarding paths: binary gRPC (HTTP/2, through the gRPC relay or
-// Node's HTTP/2 server) and gRPC-Web (HTTP/1.1 and HTTP/2) calls pass
+// Node's HTTP/2 server) and gRPC-Web (HTTP/1.1 through the gRPC-Web relay or
+// Node's HTTP/1.1 server, and HTTP/2) calls pass
 // through the gateway without being decoded. Clients must see exactly what a
 // gRPC client sees talking to the upstream directly; the gateway's checks
 // still run before anything goes upstream.
@@ -15,7 +16,7 @@ import { rejection } from "./rejection.js";
 
 let flame: FakeFlame;
 let gateway: Gateway;
-/** The same gateway without the gRPC relay: gRPC goes through Node's HTTP/2 server. */
+/** The same gateway without the relays: gRPC and gRPC-Web go through Node's servers. */
 let nodeGateway: Gateway;
 const origin = "https://dash.example.com";
 
@@ -23,7 +24,7 @@ beforeAll(async () => {
   flame = await startFakeFlame();
   const options = { upstream: flame.url, maxMessageBytes: 1024, allowedOrigins: [origin] };
   gateway = await startGateway(options);
-  nodeGateway = await startGateway({ ...options, grpcRelay: false });
+  nodeGateway = await startGateway({ ...options, grpcRelay: false, grpcWebRelay: false });
 });
 
 afterAll(async () => {
@@ -76,24 +77,36 @@ async function observe(path: BytePath | "direct", name: string) {
   }
 }
 
-const byteProtocols: Protocol[] = ["grpc", "grpc-web", "grpc-web-h2"];
+const byteProtocols: Protocol[] = ["grpc", "grpc-web", "grpc-web-fetch", "grpc-web-h2"];
 
 interface BytePath {
   name: string;
   protocol: Protocol;
-  /** gRPC over cleartext HTTP/2 goes through the gRPC relay (the default). */
-  relay: boolean;
+  /**
+   * The call goes through a relay of the gateway's own (gRPC over cleartext
+   * HTTP/2, and gRPC-Web with a sized body over HTTP/1.1, by default), not
+   * through Node's server and the byte proxy.
+   */
+  relay: "grpc" | "grpc-web" | undefined;
 }
 
 const bytePaths: BytePath[] = [
-  { name: "grpc through the relay", protocol: "grpc", relay: true },
-  { name: "grpc through Node's HTTP/2 server", protocol: "grpc", relay: false },
-  { name: "grpc-web", protocol: "grpc-web", relay: false },
-  { name: "grpc-web-h2", protocol: "grpc-web-h2", relay: false },
+  { name: "grpc through the relay", protocol: "grpc", relay: "grpc" },
+  { name: "grpc through Node's HTTP/2 server", protocol: "grpc", relay: undefined },
+  { name: "grpc-web with a chunked body", protocol: "grpc-web", relay: undefined },
+  { name: "grpc-web through the relay (fetch)", protocol: "grpc-web-fetch", relay: "grpc-web" },
+  {
+    name: "grpc-web through Node's HTTP/1.1 server (fetch)",
+    protocol: "grpc-web-fetch",
+    relay: undefined,
+  },
+  { name: "grpc-web-h2", protocol: "grpc-web-h2", relay: undefined },
 ];
 
+/** Paths the relays would take, taken by the gateway without relays instead. */
 function urlOf(path: BytePath): string {
-  return path.protocol === "grpc" && !path.relay ? nodeGateway.url : gateway.url;
+  const relayable = path.protocol === "grpc" || path.protocol === "grpc-web-fetch";
+  return relayable && path.relay === undefined ? nodeGateway.url : gateway.url;
 }
 
 describe.each(bytePaths)("over $name, the byte path", (path) => {
@@ -105,11 +118,13 @@ describe.each(bytePaths)("over $name, the byte path", (path) => {
     const spy = spyOnBytePath();
     const forwarded = stats().forwarded.GetApplication ?? 0;
     const via = await observe(path, "flmping");
-    // The relay forwards frames itself; the other paths hand the call to the byte proxy.
-    expect(spy).toHaveBeenCalledTimes(path.relay ? 0 : 1);
+    // The relays forward calls themselves; the other paths hand them to the byte proxy.
+    expect(spy).toHaveBeenCalledTimes(path.relay === undefined ? 1 : 0);
     expect(stats().forwarded.GetApplication).toBe(forwarded + 1);
-    if (path.relay) expect(stats().relayedConnections).toBeGreaterThan(0);
+    if (path.relay === "grpc") expect(stats().relayedConnections).toBeGreaterThan(0);
     else if (protocol === "grpc") expect(stats().relayedConnections).toBe(0);
+    if (path.relay === "grpc-web") expect(stats().webRelayedConnections).toBeGreaterThan(0);
+    else if (protocol === "grpc-web-fetch") expect(stats().webRelayedConnections).toBe(0);
     const direct = await observe("direct", "flmping");
     expect(via).toEqual(direct);
     expect(via.header).toBe("from-flame");
