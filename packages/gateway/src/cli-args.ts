@@ -27,6 +27,8 @@ only gRPC, by forwarding every Frontend call over HTTP/2 gRPC.
   --protocols LIST          protocols accepted from clients (default grpc,grpc-web,connect)
   --no-grpc-relay           send gRPC clients' calls through Node's HTTP/2 server and
                             client instead of relaying their connections frame by frame
+  --no-grpc-web-relay       send gRPC-Web calls over HTTP/1.1 through Node's HTTP/1.1
+                            server and HTTP/2 client instead of the gRPC-Web relay
   --log-level LEVEL         debug, info (default, or $FLAME_LOG), warn or error;
                             logs go to stderr
   -h, --help                show this help
@@ -102,6 +104,7 @@ export function parseCliArgs(
   }
   if (values.protocols !== undefined) options.protocols = protocols(values.protocols);
   if (values["no-grpc-relay"]) options.grpcRelay = false;
+  if (values["no-grpc-web-relay"]) options.grpcWebRelay = false;
   const logLevel = values["log-level"] ?? env.FLAME_LOG ?? "info";
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warn or error, got ${logLevel}`);
@@ -130,6 +133,7 @@ function parse(argv: readonly string[]) {
       protocols: { type: "string" },
       "log-level": { type: "string" },
       "no-grpc-relay": { type: "boolean" },
+      "no-grpc-web-relay": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });

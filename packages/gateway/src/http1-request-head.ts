@@ -56,6 +56,9 @@ const leftToNode = new Set(["transfer-encoding", "expect", "upgrade"]);
 export function readRequestHead(bytes: Buffer): HeadReading {
   const end = bytes.indexOf("\r\n\r\n", 0, "latin1");
   if (end < 0) {
+    // A head ended with bare LFs never shows CRLF CRLF: without this it
+    // would wait for the idle timeout instead of getting Node's 400 now.
+    if (hasBareLineBreak(bytes)) return { kind: "other", why: "bare CR or LF" };
     return bytes.length > maxHeadBytes
       ? { kind: "other", why: "head too large" }
       : { kind: "incomplete" };
@@ -102,4 +105,55 @@ export function readRequestHead(bytes: Buffer): HeadReading {
       size: end + 4,
     },
   };
+}
+
+/** An LF not after a CR, or a CR not before an LF (a CR last may still get its LF). */
+function hasBareLineBreak(bytes: Buffer): boolean {
+  for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) {
+    if (at === 0 || bytes[at - 1] !== 0x0d) return true;
+  }
+  for (let at = bytes.indexOf(0x0d); at >= 0; at = bytes.indexOf(0x0d, at + 1)) {
+    if (at + 1 < bytes.length && bytes[at + 1] !== 0x0a) return true;
+  }
+  return false;
+}
+
+/** A head read before, with room for what a caller works out from it. */
+export interface RememberedHead<Derived> {
+  readonly head: RequestHead;
+  /** Free for the caller; a repeat of the same head returns the same object. */
+  derived: Derived | undefined;
+}
+
+export type RememberedReading<Derived> =
+  | { kind: "head"; remembered: RememberedHead<Derived> }
+  | Exclude<HeadReading, { kind: "head" }>;
+
+/** Heads kept for repeats; cleared when full. */
+const maxRemembered = 32;
+
+/**
+ * `readRequestHead`, answering repeats of a head from memory: a page's
+ * calls of one method send the same head each time (the body's length
+ * aside), so parsing it, and whatever the caller derives, is done once.
+ */
+export class RequestHeadReader<Derived> {
+  readonly #remembered = new Map<string, RememberedHead<Derived>>();
+
+  read(bytes: Buffer): RememberedReading<Derived> {
+    const end = bytes.indexOf("\r\n\r\n", 0, "latin1");
+    const key = end < 0 || end + 4 > maxHeadBytes ? undefined : bytes.toString("latin1", 0, end);
+    if (key !== undefined) {
+      const known = this.#remembered.get(key);
+      if (known !== undefined) return { kind: "head", remembered: known };
+    }
+    const reading = readRequestHead(bytes);
+    if (reading.kind !== "head") return reading;
+    const remembered: RememberedHead<Derived> = { head: reading.head, derived: undefined };
+    if (key !== undefined) {
+      if (this.#remembered.size >= maxRemembered) this.#remembered.clear();
+      this.#remembered.set(key, remembered);
+    }
+    return { kind: "head", remembered };
+  }
 }

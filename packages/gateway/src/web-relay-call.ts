@@ -36,6 +36,51 @@ export interface ResponsePlan {
   trailerFrame: Buffer | undefined;
 }
 
+/** What a request head means for the relay (worked out once per distinct head). */
+export interface RequestPlan {
+  /** Undefined: not a call the relay serves; Node's server takes the connection. */
+  forward: ForwardPlan | undefined;
+}
+
+/** How a call the relay serves is forwarded and answered. */
+export interface ForwardPlan {
+  route: FastPathRoute;
+  /** The request's HEADERS for the upstream, without the dynamic table. */
+  upstreamBlock: Buffer;
+  /** CORS header lines for the response head. */
+  corsLines: string;
+}
+
+export function planRequest(deps: GrpcWebRelayDeps, head: RequestHead): RequestPlan {
+  const route = deps.fastPath.route(head.method, head.target, head.headers, true);
+  if (route === undefined || !route.web) return { forward: undefined };
+  const fields: HeaderField[] = [
+    [":method", "POST"],
+    [":scheme", deps.upstream.protocol.replace(/:$/, "")],
+    [":authority", deps.upstream.host],
+    [":path", route.method.path],
+    ["content-type", upstreamContentTypeForWeb(route.contentType)],
+    ["te", "trailers"],
+  ];
+  if (route.grpcTimeout !== undefined) fields.push(["grpc-timeout", route.grpcTimeout]);
+  const out = upstreamRequestHeaderObject(head.headers, {
+    dropAuthorization: deps.guard.consumesAuthorization,
+  });
+  for (const name in out) {
+    const value = out[name];
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v !== undefined) fields.push([name, String(v)]);
+    }
+  }
+  let corsLines = "";
+  deps.cors.grant(head.headers, {
+    setHeader(name, value) {
+      corsLines += `${name}: ${String(value)}\r\n`;
+    },
+  });
+  return { forward: { route, upstreamBlock: encodeHeaderBlock(fields), corsLines } };
+}
+
 /** The connection a call lives on (see `WebRelayConnection`). */
 export interface WebCallHost {
   readonly deps: GrpcWebRelayDeps;
@@ -67,6 +112,7 @@ const maxQueuedRequestBytes = 256 * 1024;
 export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   readonly #host: WebCallHost;
   readonly #route: FastPathRoute;
+  readonly #plan: ForwardPlan;
   readonly #head: RequestHead;
   readonly #requestGuard: FrameSizeGuard;
   readonly #responseGuard: FrameSizeGuard;
@@ -88,9 +134,10 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   /** Response bytes written while the client was full, owed to the upstream's window. */
   #owed = 0;
 
-  constructor(host: WebCallHost, route: FastPathRoute, head: RequestHead) {
+  constructor(host: WebCallHost, head: RequestHead, plan: ForwardPlan) {
     this.#host = host;
-    this.#route = route;
+    this.#route = plan.route;
+    this.#plan = plan;
     this.#head = head;
     const max = host.deps.maxMessageBytes;
     this.#requestGuard = new FrameSizeGuard(max, requestFlags);
@@ -214,7 +261,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     const bodyDone = this.#requestEnded && pending.length === 0;
     let stream: H2ClientStream<ResponsePlan>;
     try {
-      stream = connection.request(this.#requestBlock(), bodyDone, this);
+      stream = connection.request(this.#plan.upstreamBlock, bodyDone, this);
     } catch (e) {
       this.fail(Code.Unavailable, `upstream connection failed: ${(e as Error).message}`, false);
       return;
@@ -231,30 +278,6 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     if (stream.queuedBytes <= maxQueuedRequestBytes) return;
     this.#host.pauseClient();
     stream.whenFlushed(() => this.#host.resumeClient());
-  }
-
-  #requestBlock(): Buffer {
-    const deps = this.#host.deps;
-    const route = this.#route;
-    const fields: HeaderField[] = [
-      [":method", "POST"],
-      [":scheme", deps.upstream.protocol.replace(/:$/, "")],
-      [":authority", deps.upstream.host],
-      [":path", route.method.path],
-      ["content-type", upstreamContentTypeForWeb(route.contentType)],
-      ["te", "trailers"],
-    ];
-    if (route.grpcTimeout !== undefined) fields.push(["grpc-timeout", route.grpcTimeout]);
-    const out = upstreamRequestHeaderObject(this.#head.headers, {
-      dropAuthorization: deps.guard.consumesAuthorization,
-    });
-    for (const name in out) {
-      const value = out[name];
-      for (const v of Array.isArray(value) ? value : [value]) {
-        if (v !== undefined) fields.push([name, String(v)]);
-      }
-    }
-    return encodeHeaderBlock(fields);
   }
 
   onHeaders(block: DecodedBlock<ResponsePlan>, endStream: boolean): void {
@@ -351,7 +374,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     this.#responded = true;
     let head = `HTTP/1.1 200 OK\r\ncontent-type: ${this.#route.contentType}\r\n`;
     head += this.#response?.status === 200 ? (this.#response.headLines ?? "") : "";
-    head += this.#corsLines();
+    head += this.#plan.corsLines;
     head += chunked ? "transfer-encoding: chunked\r\n" : `content-length: ${contentLength}\r\n`;
     if (this.#head.close) head += "connection: close\r\n";
     head += "\r\n";
@@ -377,16 +400,6 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       this.#host.writeClient(Buffer.concat([...body, trailerFrame]));
     }
     this.#host.callDone(this, this.#head.close);
-  }
-
-  #corsLines(): string {
-    let lines = "";
-    this.#host.deps.cors.grant(this.#head.headers, {
-      setHeader(name, value) {
-        lines += `${name}: ${String(value)}\r\n`;
-      },
-    });
-    return lines;
   }
 
   #cleanup(): void {

@@ -1,12 +1,17 @@
 import type * as net from "node:net";
 import { Code } from "@connectrpc/connect";
 import { H2ClientConnection } from "./h2-client-connection.js";
-import { type RequestHead, readRequestHead } from "./http1-request-head.js";
+import type { RequestHead, RequestHeadReader } from "./http1-request-head.js";
 import { Outbox } from "./outbox.js";
 import { connectUpstreamSocket } from "./upstream-socket.js";
 import type { GrpcWebRelayDeps } from "./web-relay.js";
-import type { ResponsePlan, WebCallHost } from "./web-relay-call.js";
-import { WebRelayCall } from "./web-relay-call.js";
+import {
+  planRequest,
+  type RequestPlan,
+  type ResponsePlan,
+  type WebCallHost,
+  WebRelayCall,
+} from "./web-relay-call.js";
 
 /**
  * How long a connection may wait for its next request before it is closed
@@ -29,6 +34,7 @@ const maxBufferedBytes = 64 * 1024;
  */
 export class WebRelayConnection implements WebCallHost {
   readonly deps: GrpcWebRelayDeps;
+  readonly #heads: RequestHeadReader<RequestPlan>;
   readonly #socket: net.Socket;
   readonly #toClient: Outbox;
   readonly #decline: (bytes: Buffer) => void;
@@ -51,12 +57,14 @@ export class WebRelayConnection implements WebCallHost {
 
   constructor(
     deps: GrpcWebRelayDeps,
+    heads: RequestHeadReader<RequestPlan>,
     socket: net.Socket,
     head: Buffer,
     decline: (bytes: Buffer) => void,
     onClosed: (connection: WebRelayConnection) => void,
   ) {
     this.deps = deps;
+    this.#heads = heads;
     this.#socket = socket;
     this.#decline = decline;
     this.#onClosed = onClosed;
@@ -141,7 +149,10 @@ export class WebRelayConnection implements WebCallHost {
       this.#end();
       return;
     }
-    if (this.#buffer.length <= maxBufferedBytes && this.#pausedForBuffer) {
+    // Lifted whatever is buffered: the next request's body may be all of it,
+    // and a client still paused could never send the rest. `#process` pauses
+    // again if later requests pile up behind the next call.
+    if (this.#pausedForBuffer) {
       this.#pausedForBuffer = false;
       this.resumeClient();
     }
@@ -191,7 +202,7 @@ export class WebRelayConnection implements WebCallHost {
           this.#armIdle();
           return;
         }
-        const reading = readRequestHead(this.#buffer);
+        const reading = this.#heads.read(this.#buffer);
         if (reading.kind === "incomplete") {
           this.#armIdle();
           return;
@@ -200,16 +211,17 @@ export class WebRelayConnection implements WebCallHost {
           this.#handOff();
           return;
         }
-        this.#serve(reading.head);
+        const { remembered } = reading;
+        remembered.derived ??= planRequest(this.deps, remembered.head);
+        this.#serve(remembered.head, remembered.derived);
       }
     } finally {
       this.#processing = false;
     }
   }
 
-  #serve(head: RequestHead): void {
+  #serve(head: RequestHead, plan: RequestPlan): void {
     this.#disarmIdle();
-    const deps = this.deps;
     if (head.method === "OPTIONS" && head.contentLength === 0) {
       this.#buffer = this.#buffer.subarray(head.size);
       this.#answerPreflight(head);
@@ -219,14 +231,13 @@ export class WebRelayConnection implements WebCallHost {
       }
       return;
     }
-    const route = deps.fastPath.route(head.method, head.target, head.headers, true);
-    if (route === undefined || !route.web) {
+    if (plan.forward === undefined) {
       this.#handOff();
       return;
     }
     this.#buffer = this.#buffer.subarray(head.size);
     this.#bodyLeft = head.contentLength;
-    const call = new WebRelayCall(this, route, head);
+    const call = new WebRelayCall(this, head, plan.forward);
     this.#call = call;
     call.start();
   }

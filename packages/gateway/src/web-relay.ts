@@ -3,7 +3,9 @@ import type { CallGuard } from "./call-guard.js";
 import type { CorsPolicy } from "./cors.js";
 import type { FastPath } from "./fast-path.js";
 import type { GatewayStats } from "./gateway-stats.js";
+import { RequestHeadReader } from "./http1-request-head.js";
 import type { GatewayLogger } from "./logger.js";
+import type { RequestPlan } from "./web-relay-call.js";
 import { WebRelayConnection } from "./web-relay-connection.js";
 
 export interface GrpcWebRelayDeps {
@@ -39,6 +41,8 @@ export interface GrpcWebRelayDeps {
  */
 export class GrpcWebRelay {
   readonly #connections = new Set<WebRelayConnection>();
+  /** Shared by every connection: a page's heads repeat across its connections too. */
+  readonly #heads = new RequestHeadReader<RequestPlan>();
 
   constructor(readonly deps: GrpcWebRelayDeps) {}
 
@@ -60,7 +64,7 @@ export class GrpcWebRelay {
    * HTTP/1.1 server.
    */
   offer(socket: net.Socket, head: Buffer, decline: (bytes: Buffer) => void): void {
-    const connection = new WebRelayConnection(this.deps, socket, head, decline, (c) =>
+    const connection = new WebRelayConnection(this.deps, this.#heads, socket, head, decline, (c) =>
       this.#connections.delete(c),
     );
     if (!connection.gone) this.#connections.add(connection);

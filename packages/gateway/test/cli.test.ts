@@ -193,6 +193,14 @@ describe("argument parsing", () => {
     expect(parseCliArgs(argv, {}).options.grpcRelay).toBeUndefined();
   });
 
+  it("turns the gRPC-Web relay off with --no-grpc-web-relay, and leaves it on by default", () => {
+    const argv = ["--upstream", "http://f:1"];
+    const off = parseCliArgs([...argv, "--no-grpc-web-relay"], {}).options;
+    expect(off.grpcWebRelay).toBe(false);
+    expect(off.grpcRelay).toBeUndefined();
+    expect(parseCliArgs(argv, {}).options.grpcWebRelay).toBeUndefined();
+  });
+
   it("takes the log level from FLAME_LOG unless --log-level is given", () => {
     const argv = ["--upstream", "http://f:1"];
     expect(parseCliArgs(argv, { FLAME_LOG: "debug" }).logLevel).toBe("debug");
