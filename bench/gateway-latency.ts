@@ -5,12 +5,15 @@
 // on a busy machine hits all of them.
 //
 // Two clients, each the same on both sides of its ratio:
-// - gRPC over HTTP/2 (@flame-ts/node): the gateway's hop at its cheapest,
-//   through its gRPC relay (the default), and through a second gateway
-//   started with --no-grpc-relay (Node's HTTP/2 server and client) beside it;
-// - gRPC-Web over HTTP/1.1 (@flame-ts/web, fetch): what a browser does. The
-//   emulator speaks gRPC-Web itself, so the direct side needs no gateway.
-// When nginx is installed, its grpc_pass (a native HTTP/2 proxy, no gRPC-Web)
+// - gRPC over HTTP/2 (@flame-ts/node), through the gateway's gRPC relay
+//   (the default);
+// - gRPC-Web over HTTP/1.1 (@flame-ts/web, fetch): what a browser does,
+//   through the gateway's gRPC-Web relay (the default). The emulator speaks
+//   gRPC-Web itself, so the direct side needs no gateway.
+// Beside them, for scale: a second gateway started with both relays off
+// (Node's servers and HTTP/2 client), and a TCP pipe in Node (bench/tcp-pipe.ts),
+// a hop that does nothing, which is the least any proxy adds on a path. When
+// nginx is installed, its grpc_pass (a native HTTP/2 proxy, no gRPC-Web)
 // stands in the same place for gRPC: the cost of a hop that is not Node.
 import { fileURLToPath } from "node:url";
 import { connect as connectNode, type Session, TaskState } from "@flame-ts/node";
@@ -24,6 +27,7 @@ import { startNginxGrpcProxy } from "./nginx.js";
 import { fmt, met, type Row, ratio } from "./table.js";
 
 const gatewayCli = fileURLToPath(new URL("../packages/gateway/src/cli.ts", import.meta.url));
+const tcpPipe = fileURLToPath(new URL("./tcp-pipe.ts", import.meta.url));
 
 interface Path {
   session: Session;
@@ -40,7 +44,12 @@ export const gatewayLatency: BenchCase = {
     const emulator = await startEmulatorProcess();
     const gatewayArgs = ["--upstream", emulator.url, "--port", "0", "--log-level", "error"];
     const gateway = await startChild(gatewayCli, gatewayArgs);
-    const unrelayed = await startChild(gatewayCli, [...gatewayArgs, "--no-grpc-relay"]);
+    const unrelayed = await startChild(gatewayCli, [
+      ...gatewayArgs,
+      "--no-grpc-relay",
+      "--no-grpc-web-relay",
+    ]);
+    const pipe = await startChild(tcpPipe, [emulator.url]);
     const nginx = await startNginxGrpcProxy(emulator.url);
     if (nginx === undefined) ctx.log("nginx not installed: no native-proxy row");
     const connections = [
@@ -49,6 +58,9 @@ export const gatewayLatency: BenchCase = {
       await connectWeb(emulator.url),
       await connectWeb(gateway.url),
       await connectNode(unrelayed.url),
+      await connectWeb(unrelayed.url),
+      await connectNode(pipe.url),
+      await connectWeb(pipe.url),
       ...(nginx ? [await connectNode(nginx.url)] : []),
     ];
     try {
@@ -66,14 +78,17 @@ export const gatewayLatency: BenchCase = {
           seconds: 0,
         });
       }
-      const [grpcDirect, grpcGateway, webDirect, webGateway, grpcUnrelayed, grpcNginx] = paths as [
-        Path,
-        Path,
-        Path,
-        Path,
-        Path,
-        Path | undefined,
-      ];
+      const [
+        grpcDirect,
+        grpcGateway,
+        webDirect,
+        webGateway,
+        grpcUnrelayed,
+        webUnrelayed,
+        grpcPipe,
+        webPipe,
+        grpcNginx,
+      ] = paths as [Path, Path, Path, Path, Path, Path, Path, Path, Path | undefined];
       const latency = (p: Path, n: number) =>
         closedLoop(n, 1, () => p.session.getTask(task.id), { recordLatency: true });
       const rate = (p: Path, n: number) => closedLoop(n, 64, () => p.session.getTask(task.id));
@@ -157,27 +172,52 @@ export const gatewayLatency: BenchCase = {
           webDirect,
         ),
       );
-      const unrelayedLatency = latencyOf("gRPC, --no-grpc-relay", grpcUnrelayed, grpcDirect);
-      rows.push({
-        ...row(
+      /** A p50 row for scale, without a goal. */
+      const p50Row = (label: string, figure: string, through: Path, direct: Path): Row => {
+        const l = latencyOf(label, through, direct);
+        return { ...row(figure, l.o50, l.b50, fmt.ms), ...info };
+      };
+      rows.push(
+        p50Row(
+          "gRPC, relays off",
           "gRPC p50 with --no-grpc-relay (Node's HTTP/2 server and client)",
-          unrelayedLatency.o50,
-          unrelayedLatency.b50,
-          fmt.ms,
+          grpcUnrelayed,
+          grpcDirect,
         ),
-        ...info,
-      });
+        p50Row(
+          "gRPC-Web, relays off",
+          "gRPC-Web p50 with --no-grpc-web-relay (Node's HTTP/1.1 server, HTTP/2 client)",
+          webUnrelayed,
+          webDirect,
+        ),
+        p50Row(
+          "gRPC via a TCP pipe",
+          "gRPC p50 through a TCP pipe in Node (a hop that does nothing)",
+          grpcPipe,
+          grpcDirect,
+        ),
+        p50Row(
+          "gRPC-Web via a TCP pipe",
+          "gRPC-Web p50 through a TCP pipe in Node (the emulator answers gRPC-Web)",
+          webPipe,
+          webDirect,
+        ),
+      );
       if (grpcNginx !== undefined) {
-        const native = latencyOf("gRPC via nginx", grpcNginx, grpcDirect);
-        rows.push({
-          ...row("gRPC p50 through nginx grpc_pass (native proxy)", native.o50, native.b50, fmt.ms),
-          ...info,
-        });
+        rows.push(
+          p50Row(
+            "gRPC via nginx",
+            "gRPC p50 through nginx grpc_pass (native proxy)",
+            grpcNginx,
+            grpcDirect,
+          ),
+        );
       }
       return rows;
     } finally {
       for (const c of connections.reverse()) await c.close();
       await nginx?.close();
+      await pipe.stop();
       await unrelayed.stop();
       await gateway.stop();
       await emulator.close();
