@@ -31,6 +31,8 @@ export async function startFakeFlame(
     maxConcurrentStreams?: number;
     /** HPACK table size offered to clients and used for responses (Node's default: 4096). */
     headerTableSize?: number;
+    /** Port to listen on (default: a free one), e.g. to come up where a gateway already points. */
+    port?: number;
   } = {},
 ): Promise<FakeFlame> {
   const state = {
@@ -112,6 +114,15 @@ export async function startFakeFlame(
         },
         async *listTask(req, ctx) {
           seen(ctx);
+          // "big:<count>:<bytes>": that many tasks with an input of that size each.
+          const big = /^big:(\d+):(\d+)$/.exec(req.sessionId);
+          if (big !== null) {
+            for (let i = 0; i < Number(big[1]); i++) {
+              const input = new Uint8Array(Number(big[2])).fill(i % 256);
+              yield task(req.sessionId, String(i), TaskState.Succeed, input);
+            }
+            return;
+          }
           for (const id of ["1", "2", "3"]) yield task(req.sessionId, id, TaskState.Succeed);
         },
         async *watchTask(req, ctx) {
@@ -151,7 +162,7 @@ export async function startFakeFlame(
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `${options.tls ? "https" : "http"}://${options.tls ? "localhost" : "127.0.0.1"}:${port}`,
