@@ -26,6 +26,12 @@ import type { GrpcWebRelayDeps } from "./web-relay.js";
 
 /** What an upstream header block means for a gRPC-Web client (worked out once per distinct block). */
 export interface ResponsePlan {
+  /**
+   * A field HTTP/1.1 cannot carry as it is (a CR, LF or NUL in a value, a
+   * name that is not a token): written out, it would split the response
+   * head or the trailer frame into lines of the upstream's choosing.
+   */
+  malformed: boolean;
   status: number;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
@@ -284,6 +290,10 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     if (this.#done) return;
     block.derived ??= planResponse(block.fields);
     const plan = block.derived;
+    if (plan.malformed) {
+      this.fail(Code.Internal, "protocol error: malformed response header field");
+      return;
+    }
     const first = this.#response === undefined;
     if (first && plan.status >= 100 && plan.status < 200 && !endStream) return; // informational
     if (first) this.#response = plan;
@@ -437,10 +447,16 @@ function errorTrailers(code: Code, message: string): Buffer {
   });
 }
 
+/** HTTP/2 field names: lower-case tokens, or pseudo-headers (RFC 9113, section 8.2). */
+const fieldName = /^:?[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** Field values with no control characters but tab (RFC 9110, section 5.5). */
+const fieldValue = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 function planResponse(fields: readonly HeaderField[]): ResponsePlan {
   const headers = headerObjectOf(fields);
   const grpcStatus = headers["grpc-status"];
   const plan: ResponsePlan = {
+    malformed: fields.some(([name, value]) => !fieldName.test(name) || !fieldValue.test(value)),
     status: Number(headers[":status"]),
     grpcStatus: typeof grpcStatus === "string" ? grpcStatus : undefined,
     grpcMessage: typeof headers["grpc-message"] === "string" ? headers["grpc-message"] : undefined,

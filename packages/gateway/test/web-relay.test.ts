@@ -18,6 +18,14 @@ import {
 } from "@flame-ts/core/gen";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ByteProxy } from "../src/byte-proxy.js";
+import {
+  clientPreface,
+  encodeFrame,
+  FrameReader,
+  FrameType,
+  headersFrames,
+} from "../src/h2-frame.js";
+import { encodeHeaderBlock, type HeaderField } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { makeCertificates, type TestCertificates } from "./certificates.js";
 import { clientFor } from "./clients.js";
@@ -905,6 +913,124 @@ describe("grpcWebRelay: false", () => {
       expect(withRelay.stats().webRelayedConnections).toBe(1);
     } finally {
       await withRelay.close();
+    }
+  });
+});
+
+/**
+ * An HTTP/2 upstream of raw frames that answers every request with the
+ * header fields given (HPACK allows any bytes in a value), one message and
+ * the trailers given, and records the RST_STREAMs it gets.
+ */
+async function startRawUpstream(headers: HeaderField[], trailers: HeaderField[]) {
+  const sockets = new Set<net.Socket>();
+  const resets: number[] = [];
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.write(encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0)));
+    const reader = new FrameReader();
+    let preface = true;
+    socket.on("data", (chunk: Buffer) => {
+      const bytes = preface ? chunk.subarray(clientPreface.length) : chunk;
+      preface = false;
+      for (const frame of reader.push(bytes)) {
+        if (frame.type === FrameType.rstStream) resets.push(frame.streamId);
+        if (frame.type !== FrameType.headers) continue;
+        const id = frame.streamId;
+        const message = grpcFrame(
+          toBinary(TaskSchema, create(TaskSchema, { metadata: { id: "raw", name: "raw" } })),
+        );
+        socket.write(
+          Buffer.concat([
+            headersFrames(id, encodeHeaderBlock(headers), false),
+            encodeFrame(FrameType.data, 0, id, message),
+            headersFrames(id, encodeHeaderBlock(trailers), true),
+          ]),
+        );
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    resets,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("an upstream whose header values would break HTTP/1.1", () => {
+  const okHeaders: HeaderField[] = [
+    [":status", "200"],
+    ["content-type", "application/grpc"],
+  ];
+  const okTrailers: HeaderField[] = [["grpc-status", "0"]];
+
+  it.each<[string, HeaderField[], HeaderField[]]>([
+    [
+      "a CRLF in a response header",
+      [...okHeaders, ["x-split", "a\r\nset-cookie: session=stolen"]],
+      okTrailers,
+    ],
+    ["a bare LF in a response header", [...okHeaders, ["x-split", "a\nx-injected: 1"]], okTrailers],
+    ["a NUL in a response header", [...okHeaders, ["x-nul", "a\0b"]], okTrailers],
+    ["a space in a header name", [...okHeaders, ["x bad", "v"]], okTrailers],
+    [
+      "a CRLF in a trailer",
+      okHeaders,
+      [
+        ["grpc-status", "0"],
+        ["x-split", "a\r\ngrpc-status: 7"],
+      ],
+    ],
+  ])(
+    "gets no injected line through to the client, and the call fails: %s",
+    async (_, headers, trailers) => {
+      const upstream = await startRawUpstream(headers, trailers);
+      const gw = await startGateway({ upstream: upstream.url });
+      try {
+        const client = await RawClient.open(gw);
+        client.write(webCall("GetTask", getTask("raw")));
+        const response = await client.next();
+        expect(response.headers["set-cookie"]).toBeUndefined();
+        expect(response.headers["x-injected"]).toBeUndefined();
+        expect(Object.keys(response.headers).some((n) => n.startsWith("x-"))).toBe(false);
+        const status = grpcStatusOf(response);
+        expect(status.code).toBe(Code.Internal);
+        expect(status.message).toBe("protocol error: malformed response header field");
+        // One trailer frame, with one status and nothing of the upstream's.
+        const trailerText = framesOf(response.body).at(-1)?.payload.toString("latin1") ?? "";
+        expect(trailerText.match(/grpc-status:/g)).toHaveLength(1);
+        expect(trailerText).not.toContain("x-split");
+        // The connection is still good for the next call.
+        client.write(webCall("GetTask", getTask("raw")));
+        expect(grpcStatusOf(await client.next()).code).toBe(Code.Internal);
+        // A stream refused at its headers is cancelled upstream; one refused at its trailers is over.
+        if (trailers === okTrailers) expect(upstream.resets.length).toBe(2);
+        else expect(upstream.resets).toEqual([]);
+      } finally {
+        await gw.close();
+        await upstream.close();
+      }
+    },
+  );
+
+  it("relays the same upstream's clean answer (the raw upstream itself works)", async () => {
+    const upstream = await startRawUpstream([...okHeaders, ["x-clean", "yes"]], okTrailers);
+    const gw = await startGateway({ upstream: upstream.url });
+    try {
+      const client = await RawClient.open(gw);
+      client.write(webCall("GetTask", getTask("raw")));
+      const response = await client.next();
+      expect(response.headers["x-clean"]).toBe("yes");
+      expect(taskIdsOf(response)).toEqual(["raw"]);
+      expect(grpcStatusOf(response).code).toBe(0);
+    } finally {
+      await gw.close();
+      await upstream.close();
     }
   });
 });
