@@ -40,6 +40,7 @@ export interface H2ConnectionEvents {
 /** SETTINGS_* identifiers (RFC 9113, section 6.5.2) the client reads or sends. */
 const Setting = {
   enablePush: 0x2,
+  maxConcurrentStreams: 0x3,
   initialWindowSize: 0x4,
   maxFrameSize: 0x5,
 } as const;
@@ -51,6 +52,8 @@ const creditThreshold = receiveWindow / 2;
 /** HTTP/2's initial window for both directions until SETTINGS say otherwise. */
 const defaultWindow = 65_535;
 const maxHeaderBlockBytes = 256 * 1024;
+/** Stream ids are 31 bits; a connection is retired before it runs out. */
+const lastStreamId = 2 ** 31 - 1;
 /** Table size the decoder accepts; the upstream encodes with the default 4096. */
 const maxTableSize = 64 * 1024;
 
@@ -75,6 +78,8 @@ export class H2ClientConnection<Plan> {
   #sendWindow = defaultWindow;
   #initialStreamWindow = defaultWindow;
   #maxFrameSize = 16_384;
+  /** The upstream's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited until it says). */
+  #maxConcurrentStreams = Number.POSITIVE_INFINITY;
   #unacknowledged = 0;
   /** Set once the connection can take no new stream (GOAWAY, failure, close). */
   #closedReason: string | undefined;
@@ -108,6 +113,21 @@ export class H2ClientConnection<Plan> {
   /** False once the connection takes no more streams. */
   get usable(): boolean {
     return this.#closedReason === undefined && !this.#socket.destroyed;
+  }
+
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** Whether one more stream fits: usable, under `softLimit` and the upstream's own limit. */
+  hasRoomUnder(softLimit: number): boolean {
+    const open = this.#streams.size;
+    return (
+      this.usable &&
+      open < softLimit &&
+      open < this.#maxConcurrentStreams &&
+      this.#nextStreamId < lastStreamId
+    );
   }
 
   /**
@@ -170,13 +190,22 @@ export class H2ClientConnection<Plan> {
     }
   }
 
+  /** Stream-level credit, once a stream's bytes were passed on. */
   consumed(stream: H2ClientStream<Plan>, bytes: number): void {
     stream.unacknowledged += bytes;
-    this.#unacknowledged += bytes;
     if (stream.unacknowledged >= creditThreshold && !stream.remoteEnded) {
       this.#out.write(windowUpdateFrame(stream.id, stream.unacknowledged));
       stream.unacknowledged = 0;
     }
+  }
+
+  /**
+   * Connection-level credit goes back as DATA arrives: each stream's own
+   * window bounds what it can make the gateway hold, and one slow client
+   * must not hold up the other calls on the connection.
+   */
+  #received(bytes: number): void {
+    this.#unacknowledged += bytes;
     if (this.#unacknowledged >= creditThreshold) {
       this.#out.write(windowUpdateFrame(0, this.#unacknowledged));
       this.#unacknowledged = 0;
@@ -283,15 +312,8 @@ export class H2ClientConnection<Plan> {
       data = data.subarray(1, data.length - padLength);
     }
     const ends = (frame.flags & FrameFlag.endStream) !== 0;
-    if (stream === undefined) {
-      // A stream already ended or cancelled: the connection's credit still comes back.
-      this.#unacknowledged += frame.payload.length;
-      if (this.#unacknowledged >= creditThreshold) {
-        this.#out.write(windowUpdateFrame(0, this.#unacknowledged));
-        this.#unacknowledged = 0;
-      }
-      return;
-    }
+    this.#received(frame.payload.length);
+    if (stream === undefined) return; // ended or cancelled already
     // Padding counts against the window but is nobody's to consume.
     const padding = frame.payload.length - data.length;
     if (padding > 0) this.consumed(stream, padding);
@@ -318,6 +340,9 @@ export class H2ClientConnection<Plan> {
         }
         case Setting.maxFrameSize:
           this.#maxFrameSize = value;
+          break;
+        case Setting.maxConcurrentStreams:
+          this.#maxConcurrentStreams = value;
           break;
         default:
       }

@@ -37,3 +37,30 @@ export class Outbox {
     if (!socket.write(bytes)) this.onFull();
   }
 }
+
+/**
+ * Outboxes held together while one read is handled, then released at
+ * once: a read from a shared upstream connection may carry frames for
+ * calls of many client connections, and each should get one write.
+ */
+export class WriteBatch {
+  #open = false;
+  readonly #held = new Set<Outbox>();
+
+  begin(): void {
+    this.#open = true;
+  }
+
+  /** Holds `outbox` until `end()` if a batch is open. */
+  join(outbox: Outbox): void {
+    if (!this.#open || this.#held.has(outbox)) return;
+    outbox.hold();
+    this.#held.add(outbox);
+  }
+
+  end(): void {
+    this.#open = false;
+    for (const outbox of this.#held) outbox.release();
+    this.#held.clear();
+  }
+}

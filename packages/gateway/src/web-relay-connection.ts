@@ -1,9 +1,9 @@
 import type * as net from "node:net";
 import { Code } from "@connectrpc/connect";
-import { H2ClientConnection } from "./h2-client-connection.js";
+import type { H2ClientConnection } from "./h2-client-connection.js";
+import type { H2ClientPool } from "./h2-client-pool.js";
 import type { RequestHead, RequestHeadReader } from "./http1-request-head.js";
-import { Outbox } from "./outbox.js";
-import { connectUpstreamSocket } from "./upstream-socket.js";
+import { Outbox, type WriteBatch } from "./outbox.js";
 import type { GrpcWebRelayDeps } from "./web-relay.js";
 import {
   planRequest,
@@ -23,18 +23,25 @@ const idleMs = 5_000;
 /** Bytes of later requests buffered while a call is in flight before the client is paused. */
 const maxBufferedBytes = 64 * 1024;
 
+/** What the relay's connections share. */
+export interface WebRelayShared {
+  heads: RequestHeadReader<RequestPlan>;
+  upstream: H2ClientPool<ResponsePlan>;
+  /** Open while a read from an upstream connection is handled. */
+  batch: WriteBatch;
+}
+
 /**
  * One HTTP/1.1 client connection served by the gRPC-Web relay. Requests on
- * it are read one at a time: a gRPC-Web call becomes a `WebRelayCall` on
- * the connection's own HTTP/2 connection to the upstream (opened with the
- * first call, and again after a failure), and a CORS preflight is answered
- * here. The first request of any other kind, or in a form the relay does
- * not read itself, hands the connection, with every byte not yet served,
- * to Node's HTTP/1.1 server for good.
+ * it are read one at a time: a gRPC-Web call becomes a `WebRelayCall`, a
+ * stream on one of the relay's HTTP/2 connections to the upstream, and a
+ * CORS preflight is answered here. The first request of any other kind, or
+ * in a form the relay does not read itself, hands the connection, with
+ * every byte not yet served, to Node's HTTP/1.1 server for good.
  */
 export class WebRelayConnection implements WebCallHost {
   readonly deps: GrpcWebRelayDeps;
-  readonly #heads: RequestHeadReader<RequestPlan>;
+  readonly #shared: WebRelayShared;
   readonly #socket: net.Socket;
   readonly #toClient: Outbox;
   readonly #decline: (bytes: Buffer) => void;
@@ -43,8 +50,6 @@ export class WebRelayConnection implements WebCallHost {
   #call: WebRelayCall | undefined;
   /** Request body bytes still to read: the current call's, or a finished call's to drop. */
   #bodyLeft = 0;
-  #upstream: H2ClientConnection<ResponsePlan> | undefined;
-  #connecting: Promise<H2ClientConnection<ResponsePlan>> | undefined;
   #pauses = 0;
   #processing = false;
   #ending = false;
@@ -57,14 +62,14 @@ export class WebRelayConnection implements WebCallHost {
 
   constructor(
     deps: GrpcWebRelayDeps,
-    heads: RequestHeadReader<RequestPlan>,
+    shared: WebRelayShared,
     socket: net.Socket,
     head: Buffer,
     decline: (bytes: Buffer) => void,
     onClosed: (connection: WebRelayConnection) => void,
   ) {
     this.deps = deps;
-    this.#heads = heads;
+    this.#shared = shared;
     this.#socket = socket;
     this.#decline = decline;
     this.#onClosed = onClosed;
@@ -82,11 +87,6 @@ export class WebRelayConnection implements WebCallHost {
     return this.#gone;
   }
 
-  /** Whether the connection has an upstream connection open now. */
-  get upstreamOpen(): boolean {
-    return this.#upstream !== undefined;
-  }
-
   /** Ends the call in flight with Unavailable (`reason`) and closes the connection. */
   close(reason: string): void {
     if (this.#gone) return;
@@ -98,6 +98,7 @@ export class WebRelayConnection implements WebCallHost {
   // --- WebCallHost ---------------------------------------------------------
 
   writeClient(bytes: Buffer): void {
+    this.#shared.batch.join(this.#toClient);
     this.#toClient.write(bytes);
   }
 
@@ -114,31 +115,7 @@ export class WebRelayConnection implements WebCallHost {
   }
 
   upstream(): H2ClientConnection<ResponsePlan> | Promise<H2ClientConnection<ResponsePlan>> {
-    const open = this.#upstream;
-    if (open?.usable) return open;
-    this.#connecting ??= connectUpstreamSocket(this.deps.upstream, this.deps.ca).then(
-      (socket) => {
-        this.#connecting = undefined;
-        if (this.#gone) {
-          socket.destroy();
-          throw new Error("the client went away");
-        }
-        const connection: H2ClientConnection<ResponsePlan> = new H2ClientConnection(socket, {
-          onClosed: () => {
-            if (this.#upstream === connection) this.#upstream = undefined;
-          },
-          beforeRead: () => this.#toClient.hold(),
-          afterRead: () => this.#toClient.release(),
-        });
-        this.#upstream = connection;
-        return connection;
-      },
-      (e: unknown) => {
-        this.#connecting = undefined;
-        throw e;
-      },
-    );
-    return this.#connecting;
+    return this.#shared.upstream.connection();
   }
 
   callDone(call: WebRelayCall, close: boolean): void {
@@ -167,11 +144,11 @@ export class WebRelayConnection implements WebCallHost {
     if (this.#gone || this.#ending) return;
     this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
     this.#toClient.hold();
-    this.#upstream?.hold();
+    this.#shared.upstream.hold();
     try {
       this.#process();
     } finally {
-      this.#upstream?.release();
+      this.#shared.upstream.release();
       this.#toClient.release();
     }
   }
@@ -202,7 +179,7 @@ export class WebRelayConnection implements WebCallHost {
           this.#armIdle();
           return;
         }
-        const reading = this.#heads.read(this.#buffer);
+        const reading = this.#shared.heads.read(this.#buffer);
         if (reading.kind === "incomplete") {
           this.#armIdle();
           return;
@@ -271,8 +248,6 @@ export class WebRelayConnection implements WebCallHost {
   /** Gives the connection, with the bytes not yet served, to Node's HTTP/1.1 server. */
   #handOff(): void {
     this.#detach();
-    this.#upstream?.close();
-    this.#upstream = undefined;
     this.#onClosed(this);
     this.#socket.pause();
     const bytes = this.#buffer;
@@ -318,8 +293,6 @@ export class WebRelayConnection implements WebCallHost {
     if (this.#gone) return;
     this.#gone = true;
     this.#disarmIdle();
-    this.#upstream?.close();
-    this.#upstream = undefined;
     this.#onClosed(this);
   }
 

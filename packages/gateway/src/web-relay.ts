@@ -3,10 +3,12 @@ import type { CallGuard } from "./call-guard.js";
 import type { CorsPolicy } from "./cors.js";
 import type { FastPath } from "./fast-path.js";
 import type { GatewayStats } from "./gateway-stats.js";
+import { H2ClientPool } from "./h2-client-pool.js";
 import { RequestHeadReader } from "./http1-request-head.js";
 import type { GatewayLogger } from "./logger.js";
-import type { RequestPlan } from "./web-relay-call.js";
-import { WebRelayConnection } from "./web-relay-connection.js";
+import { WriteBatch } from "./outbox.js";
+import type { RequestPlan, ResponsePlan } from "./web-relay-call.js";
+import { WebRelayConnection, type WebRelayShared } from "./web-relay-connection.js";
 
 export interface GrpcWebRelayDeps {
   fastPath: FastPath;
@@ -29,7 +31,8 @@ export interface GrpcWebRelayDeps {
  *
  * Every HTTP/1.1 connection (cleartext, or TLS without h2) is offered here.
  * Its requests are read one by one: binary gRPC-Web calls to a Frontend
- * method are carried on a connection of its own to the upstream, and CORS
+ * method become streams on the relay's own HTTP/2 connections to the
+ * upstream (shared by all its calls, a few dozen streams each), and CORS
  * preflights are answered. At the first request of any other kind, or in
  * any form but the plainest (see `readRequestHead`), Node's HTTP/1.1 server
  * takes the connection over with every byte not yet served, and serves it
@@ -41,21 +44,29 @@ export interface GrpcWebRelayDeps {
  */
 export class GrpcWebRelay {
   readonly #connections = new Set<WebRelayConnection>();
-  /** Shared by every connection: a page's heads repeat across its connections too. */
-  readonly #heads = new RequestHeadReader<RequestPlan>();
+  readonly #shared: WebRelayShared;
 
-  constructor(readonly deps: GrpcWebRelayDeps) {}
+  constructor(readonly deps: GrpcWebRelayDeps) {
+    const batch = new WriteBatch();
+    this.#shared = {
+      // A page's heads repeat across its connections too.
+      heads: new RequestHeadReader<RequestPlan>(),
+      upstream: new H2ClientPool<ResponsePlan>(deps.upstream, deps.ca, {
+        beforeRead: () => batch.begin(),
+        afterRead: () => batch.end(),
+      }),
+      batch,
+    };
+  }
 
   /** Client connections served by the relay right now. */
   get connections(): number {
     return this.#connections.size;
   }
 
-  /** Their connections to the upstream. */
+  /** The relay's connections to the upstream, shared by its calls. */
   get upstreamConnections(): number {
-    let open = 0;
-    for (const connection of this.#connections) if (connection.upstreamOpen) open++;
-    return open;
+    return this.#shared.upstream.size;
   }
 
   /**
@@ -64,7 +75,7 @@ export class GrpcWebRelay {
    * HTTP/1.1 server.
    */
   offer(socket: net.Socket, head: Buffer, decline: (bytes: Buffer) => void): void {
-    const connection = new WebRelayConnection(this.deps, this.#heads, socket, head, decline, (c) =>
+    const connection = new WebRelayConnection(this.deps, this.#shared, socket, head, decline, (c) =>
       this.#connections.delete(c),
     );
     if (!connection.gone) this.#connections.add(connection);
@@ -73,5 +84,6 @@ export class GrpcWebRelay {
   /** Ends every relayed call with Unavailable and closes the connections. */
   close(): void {
     for (const connection of [...this.#connections]) connection.close("the gateway is closing");
+    this.#shared.upstream.close();
   }
 }
