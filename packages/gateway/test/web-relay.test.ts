@@ -438,6 +438,42 @@ describe("a keep-alive connection through the relay", () => {
   });
 });
 
+describe("request bodies in other shapes", () => {
+  it("relays a call whose head and body come in many small writes", async () => {
+    const client = await RawClient.open(gateway);
+    const bytes = webCall("GetTask", getTask("trickled"));
+    // Cuts inside the head, at its end, inside the frame header and inside the message.
+    const head = webHead("GetTask", 0).length;
+    const cuts = [10, head - 3, head - 1, head + 1, head + 3, head + 6, bytes.length - 2];
+    let at = 0;
+    for (const cut of [...cuts, bytes.length]) {
+      client.write(bytes.subarray(at, cut));
+      at = cut;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const response = await client.next();
+    expect(taskIdsOf(response)).toEqual(["trickled"]);
+    expect(grpcStatusOf(response).code).toBe(0);
+    expect(gateway.stats().webRelayedConnections).toBe(1);
+  });
+
+  it.each([
+    ["an empty body", Buffer.alloc(0)],
+    ["two messages to a unary method", Buffer.concat([getTask("one"), getTask("two")])],
+    ["a message cut short", getTask("cut").subarray(0, 8)],
+  ])("answers %s as Node's server does", async (_, body) => {
+    const request = webCall("GetTask", body);
+    const node = await nodeAnswer(request);
+    const client = await RawClient.open(gateway);
+    client.write(request);
+    const relayed = await client.next();
+    expect(relayed.status).toBe(node.status);
+    expect(grpcStatusOf(relayed).code).toBe(grpcStatusOf(node).code);
+    expect(grpcStatusOf(relayed).code).not.toBe(0);
+    expect(gateway.stats().webRelayedConnections).toBe(1);
+  });
+});
+
 describe("CORS on a relayed connection", () => {
   it("answers preflights itself, as Node's server would, and relays the calls after them", async () => {
     const spy = spyOnBytePath();
@@ -468,6 +504,17 @@ describe("CORS on a relayed connection", () => {
     expect(flame.calls.GetTask).toBe(before + 1);
     expect(spy).not.toHaveBeenCalled();
     expect(gateway.stats().webRelayedConnections).toBe(1);
+  });
+
+  it("answers a preflight and the call pipelined behind it, in order", async () => {
+    const client = await RawClient.open(gateway);
+    client.write(
+      Buffer.concat([preflight(origin), webCall("GetTask", getTask("behind"), { Origin: origin })]),
+    );
+    expect((await client.next()).status).toBe(204);
+    const call = await client.next();
+    expect(taskIdsOf(call)).toEqual(["behind"]);
+    expect(call.headers["access-control-allow-origin"]).toBe(origin);
   });
 
   it("grants an allowed origin's call the same CORS headers as Node's server", async () => {
@@ -653,11 +700,20 @@ describe("a bearer token on relayed calls", () => {
 describe("Connection: close from the client", () => {
   it("gets connection: close on the response and the socket ends after it", async () => {
     const client = await RawClient.open(gateway);
-    client.write(webCall("GetTask", getTask("last"), { Connection: "close" }));
+    const before = flame.calls.GetTask ?? 0;
+    // A request pipelined after the last one is not served, as Node's server would not.
+    client.write(
+      Buffer.concat([
+        webCall("GetTask", getTask("last"), { Connection: "close" }),
+        webCall("GetTask", getTask("too-late")),
+      ]),
+    );
     const response = await client.next();
     expect(response.headers.connection).toBe("close");
     expect(taskIdsOf(response)).toEqual(["last"]);
     await client.ended;
+    expect(client.unread).toBe(0);
+    expect(flame.calls.GetTask).toBe(before + 1);
     await eventually(
       () => gateway.stats().webRelayedConnections === 0,
       "the relay to drop the connection",
@@ -922,7 +978,13 @@ describe("grpcWebRelay: false", () => {
  * header fields given (HPACK allows any bytes in a value), one message and
  * the trailers given, and records the RST_STREAMs it gets.
  */
-async function startRawUpstream(headers: HeaderField[], trailers: HeaderField[]) {
+async function startRawUpstream(
+  headers: HeaderField[],
+  trailers: HeaderField[],
+  messages: Buffer[] = [
+    grpcFrame(toBinary(TaskSchema, create(TaskSchema, { metadata: { id: "raw", name: "raw" } }))),
+  ],
+) {
   const sockets = new Set<net.Socket>();
   const resets: number[] = [];
   const server = net.createServer((socket) => {
@@ -938,13 +1000,10 @@ async function startRawUpstream(headers: HeaderField[], trailers: HeaderField[])
         if (frame.type === FrameType.rstStream) resets.push(frame.streamId);
         if (frame.type !== FrameType.headers) continue;
         const id = frame.streamId;
-        const message = grpcFrame(
-          toBinary(TaskSchema, create(TaskSchema, { metadata: { id: "raw", name: "raw" } })),
-        );
         socket.write(
           Buffer.concat([
             headersFrames(id, encodeHeaderBlock(headers), false),
-            encodeFrame(FrameType.data, 0, id, message),
+            ...messages.map((message) => encodeFrame(FrameType.data, 0, id, message)),
             headersFrames(id, encodeHeaderBlock(trailers), true),
           ]),
         );
@@ -962,7 +1021,7 @@ async function startRawUpstream(headers: HeaderField[], trailers: HeaderField[])
   };
 }
 
-describe("an upstream whose header values would break HTTP/1.1", () => {
+describe("answers of a raw HTTP/2 upstream", () => {
   const okHeaders: HeaderField[] = [
     [":status", "200"],
     ["content-type", "application/grpc"],
@@ -1017,6 +1076,54 @@ describe("an upstream whose header values would break HTTP/1.1", () => {
       }
     },
   );
+
+  it("answers an upstream HTTP error status with its gRPC code, dropping the body", async () => {
+    const upstream = await startRawUpstream(
+      [
+        [":status", "503"],
+        ["content-type", "text/plain"],
+      ],
+      okTrailers,
+    );
+    const gw = await startGateway({ upstream: upstream.url });
+    try {
+      const client = await RawClient.open(gw);
+      client.write(webCall("GetTask", getTask("raw")));
+      const response = await client.next();
+      expect(response.status).toBe(200);
+      expect(grpcStatusOf(response)).toEqual({ code: Code.Unavailable, message: "HTTP 503" });
+      expect(taskIdsOf(response)).toEqual([]);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it("sends a unary answer of more than one message's worth chunked instead of holding it", async () => {
+    const big = (id: string) =>
+      grpcFrame(
+        toBinary(
+          TaskSchema,
+          create(TaskSchema, { metadata: { id }, spec: { input: new Uint8Array(900) } }),
+        ),
+      );
+    const upstream = await startRawUpstream(okHeaders, okTrailers, [big("m1"), big("m2")]);
+    const gw = await startGateway({ upstream: upstream.url, maxMessageBytes: 1024 });
+    try {
+      const client = await RawClient.open(gw);
+      client.write(webCall("GetTask", getTask("raw")));
+      const response = await client.next();
+      expect(response.headers["transfer-encoding"]).toBe("chunked");
+      expect(response.headers["content-length"]).toBeUndefined();
+      expect(taskIdsOf(response)).toEqual(["m1", "m2"]);
+      expect(grpcStatusOf(response).code).toBe(0);
+      client.write(webCall("GetTask", getTask("raw")));
+      expect(taskIdsOf(await client.next())).toEqual(["m1", "m2"]);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
 
   it("relays the same upstream's clean answer (the raw upstream itself works)", async () => {
     const upstream = await startRawUpstream([...okHeaders, ["x-clean", "yes"]], okTrailers);
