@@ -160,7 +160,7 @@ export class H2ClientConnection<Plan> {
 
   /** Ends the connection politely: GOAWAY, then the socket. Open streams are not told. */
   close(): void {
-    if (this.#socket.destroyed) return;
+    if (this.#socket.destroyed || this.#socket.writableEnded) return;
     this.#closedReason ??= "closed by the gateway";
     this.#streams.clear();
     this.#out.release();
@@ -213,12 +213,20 @@ export class H2ClientConnection<Plan> {
   }
 
   reset(stream: H2ClientStream<Plan>, code: number): void {
-    this.#streams.delete(stream.id);
     if (this.usable) this.#out.write(rstStreamFrame(stream.id, code));
+    this.#drop(stream);
   }
 
   forget(stream: H2ClientStream<Plan>): void {
+    this.#drop(stream);
+  }
+
+  /** A stream is over; a connection that takes no new ones closes with its last. */
+  #drop(stream: H2ClientStream<Plan>): void {
     this.#streams.delete(stream.id);
+    if (this.#closedReason !== undefined && this.#streams.size === 0 && !this.#failed) {
+      this.close();
+    }
   }
 
   get socketFull(): boolean {
@@ -269,7 +277,7 @@ export class H2ClientConnection<Plan> {
       }
       case FrameType.rstStream:
         if (stream === undefined) return;
-        this.#streams.delete(stream.id);
+        this.#drop(stream);
         stream.listener.onAbort({
           kind: "reset",
           code: frame.payload.length >= 4 ? frame.payload.readUInt32BE(0) : H2Error.internalError,
@@ -323,7 +331,7 @@ export class H2ClientConnection<Plan> {
 
   #remoteEnded(stream: H2ClientStream<Plan>): void {
     stream.remoteEnded = true;
-    if (stream.ended) this.#streams.delete(stream.id);
+    if (stream.ended) this.#drop(stream);
   }
 
   #onSettings(frame: Frame): void {

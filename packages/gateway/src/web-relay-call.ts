@@ -304,6 +304,8 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     const status = (this.#response as ResponsePlan).status;
     if (plan.grpcStatus !== undefined && (status === 200 || first)) {
       this.#done = true;
+      // An answer before the whole request: the rest of it is not wanted.
+      this.#stream?.cancel();
       const held = this.#responseGuard.flush();
       if (held.length > 0) this.#addBody(held);
       this.#finish(
