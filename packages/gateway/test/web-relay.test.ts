@@ -172,7 +172,9 @@ function parseResponse(bytes: Buffer, ended: boolean): HttpResponse | undefined 
     complete,
     size,
   });
-  if (status === 204 || status === 304) return response(Buffer.alloc(0), [], true, start);
+  if (status < 200 || status === 204 || status === 304) {
+    return response(Buffer.alloc(0), [], true, start);
+  }
   if (headers["transfer-encoding"] === "chunked") {
     const chunks: Buffer[] = [];
     let at = start;
@@ -605,6 +607,44 @@ describe("connections handed to Node's HTTP/1.1 server", () => {
     expect(spy).toHaveBeenCalledTimes(1);
     expect(flame.calls.GetTask).toBe(before + 2);
     expect(gateway.stats().webRelayedConnections).toBe(0);
+  });
+});
+
+describe("gRPC-Web calls in forms the relay leaves to Node", () => {
+  const body = getTask("left");
+  const head = webHead("GetTask", body.length);
+
+  it("serves an HTTP/1.0 call through Node's server", async () => {
+    const spy = spyOnBytePath();
+    const client = await RawClient.open(gateway);
+    client.write(Buffer.concat([Buffer.from(head.replace("HTTP/1.1", "HTTP/1.0")), body]));
+    const response = await client.next();
+    expect(taskIdsOf(response)).toEqual(["left"]);
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(gateway.stats().webRelayedConnections).toBe(0);
+  });
+
+  it("serves a call with Expect: 100-continue through Node's server, 100 Continue first", async () => {
+    const spy = spyOnBytePath();
+    const client = await RawClient.open(gateway);
+    client.write(head.replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n"));
+    expect((await client.next()).status).toBe(100);
+    client.write(body);
+    expect(taskIdsOf(await client.next())).toEqual(["left"]);
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(gateway.stats().webRelayedConnections).toBe(0);
+  });
+
+  it("leaves a head larger than Node takes to Node's 431, after a relayed call", async () => {
+    const client = await RawClient.open(gateway);
+    client.write(webCall("GetTask", getTask("before")));
+    expect(taskIdsOf(await client.next())).toEqual(["before"]);
+    const before = flame.totalCalls();
+    const large = webCall("GetTask", body, { "X-Large": "l".repeat(20_000) });
+    expect((await nodeAnswer(large)).status).toBe(431);
+    client.write(large);
+    expect((await client.next()).status).toBe(431);
+    expect(flame.totalCalls()).toBe(before);
   });
 });
 
