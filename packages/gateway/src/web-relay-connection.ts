@@ -20,6 +20,12 @@ import {
  * connections after the same 5 s.
  */
 const idleMs = 5_000;
+/**
+ * How long a request body may go without a byte before its call fails and
+ * the connection closes (Node's server gives a whole request 300 s; a
+ * browser sends its body at once).
+ */
+const bodyStallMs = 30_000;
 /** Bytes of later requests buffered while a call is in flight before the client is paused. */
 const maxBufferedBytes = 64 * 1024;
 
@@ -55,6 +61,8 @@ export class WebRelayConnection implements WebCallHost {
   #ending = false;
   #gone = false;
   #idleTimer: NodeJS.Timeout | undefined;
+  #bodyTimer: NodeJS.Timeout | undefined;
+  #pausedForBuffer = false;
   readonly #onData = (chunk: Buffer) => this.#onClientBytes(chunk);
   readonly #onDrain = () => this.#call?.clientDrained();
   readonly #onClose = () => this.#onClientGone();
@@ -79,7 +87,8 @@ export class WebRelayConnection implements WebCallHost {
     socket.on("close", this.#onClose);
     socket.on("error", this.#onError);
     this.#onClientBytes(head);
-    if (!this.#gone) socket.resume();
+    // Unless the first call already paused it (waiting for an upstream connection).
+    if (!this.#gone && this.#pauses === 0) socket.resume();
   }
 
   /** Closed, or handed to Node's server. */
@@ -136,8 +145,6 @@ export class WebRelayConnection implements WebCallHost {
     if (!this.#processing) this.#process();
   }
 
-  #pausedForBuffer = false;
-
   // --- reading requests ----------------------------------------------------
 
   #onClientBytes(chunk: Buffer): void {
@@ -164,6 +171,7 @@ export class WebRelayConnection implements WebCallHost {
           const bytes = this.#buffer.subarray(0, take);
           this.#buffer = this.#buffer.subarray(take);
           this.#bodyLeft -= take;
+          this.#watchBody();
           this.#call?.body(bytes, this.#bodyLeft === 0);
           continue;
         }
@@ -216,6 +224,7 @@ export class WebRelayConnection implements WebCallHost {
     this.#bodyLeft = head.contentLength;
     const call = new WebRelayCall(this, head, plan.forward);
     this.#call = call;
+    this.#watchBody();
     call.start();
   }
 
@@ -253,6 +262,20 @@ export class WebRelayConnection implements WebCallHost {
     const bytes = this.#buffer;
     this.#buffer = Buffer.alloc(0);
     this.#decline(bytes);
+  }
+
+  /** (Re)starts the body's stall timer while body bytes are due; stops it when none are. */
+  #watchBody(): void {
+    if (this.#bodyTimer !== undefined) clearTimeout(this.#bodyTimer);
+    this.#bodyTimer = undefined;
+    if (this.#bodyLeft === 0 || this.#gone) return;
+    this.#bodyTimer = setTimeout(() => {
+      this.#bodyTimer = undefined;
+      this.#ending = true;
+      this.#call?.fail(Code.DeadlineExceeded, "the request body stopped arriving");
+      this.#end();
+    }, bodyStallMs);
+    this.#bodyTimer.unref();
   }
 
   #armIdle(): void {
@@ -293,12 +316,14 @@ export class WebRelayConnection implements WebCallHost {
     if (this.#gone) return;
     this.#gone = true;
     this.#disarmIdle();
+    this.#watchBody();
     this.#onClosed(this);
   }
 
   #detach(): void {
     this.#gone = true;
     this.#disarmIdle();
+    this.#watchBody();
     const socket = this.#socket;
     socket.off("data", this.#onData);
     socket.off("drain", this.#onDrain);
