@@ -1,44 +1,192 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+// How the gateway's calls share connections to the upstream: Node's pool
+// (connect-node's chunked gRPC-Web, which Node's HTTP/1.1 server takes) and
+// the gRPC-Web relay's own pool (fetch, a sized body). Both must open more
+// connections when the upstream caps streams per connection, and the
+// relay's must move to a new connection when the upstream says GOAWAY.
+import * as net from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { TaskSchema } from "@flame-ts/core/gen";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  clientPreface,
+  encodeFrame,
+  FrameReader,
+  FrameType,
+  goawayFrame,
+  headersFrames,
+} from "../src/h2-frame.js";
+import { encodeHeaderBlock } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
-import { clientFor } from "./clients.js";
+import { clientFor, type Protocol } from "./clients.js";
 import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
 
-let flame: FakeFlame;
-let gateway: Gateway;
+describe.each<[string, Protocol]>([
+  ["Node's pool (chunked gRPC-Web)", "grpc-web"],
+  ["the gRPC-Web relay's pool (fetch)", "grpc-web-fetch"],
+])("%s", (_, protocol) => {
+  let flame: FakeFlame;
+  let gateway: Gateway;
 
-beforeAll(async () => {
-  // An upstream that allows only 4 streams per connection, as real servers
-  // cap them (hyper: 200): more open watches than that must not stall.
-  flame = await startFakeFlame({ maxConcurrentStreams: 4 });
-  gateway = await startGateway({ upstream: flame.url });
-});
+  beforeAll(async () => {
+    // An upstream that allows only 4 streams per connection, as real servers
+    // cap them (hyper: 200): more open watches than that must not stall.
+    flame = await startFakeFlame({ maxConcurrentStreams: 4 });
+    gateway = await startGateway({ upstream: flame.url });
+  });
 
-afterAll(async () => {
-  await gateway?.close();
-  await flame?.close();
-});
+  afterAll(async () => {
+    await gateway?.close();
+    await flame?.close();
+  });
 
-it("opens more upstream connections when one is full of held streams", async () => {
-  const client = clientFor("grpc-web", gateway.url);
-  const ac = new AbortController();
-  const started = flame.streamsStarted;
-  const cancelled = flame.streamsCancelled;
-  try {
-    for (let i = 0; i < 10; i++) {
-      const iterator = client
-        .watchTask({ sessionId: "s", taskId: String(i) }, { signal: ac.signal })
-        [Symbol.asyncIterator]();
-      // Each watch gets its first message, so none is queued behind the others.
-      expect((await iterator.next()).done).toBe(false);
+  it("opens more upstream connections when one is full of held streams", async () => {
+    const client = clientFor(protocol, gateway.url);
+    const ac = new AbortController();
+    const started = flame.streamsStarted;
+    const cancelled = flame.streamsCancelled;
+    try {
+      for (let i = 0; i < 10; i++) {
+        const iterator = client
+          .watchTask({ sessionId: "s", taskId: String(i) }, { signal: ac.signal })
+          [Symbol.asyncIterator]();
+        // Each watch gets its first message, so none is queued behind the others.
+        expect((await iterator.next()).done).toBe(false);
+      }
+      expect(flame.streamsStarted).toBe(started + 10);
+      expect(gateway.stats().openStreams).toBe(10);
+      expect(gateway.stats().upstreamConnections).toBe(3);
+      // Unary calls still get through while the watches are held.
+      const app = await client.getApplication({ name: "flmping" });
+      expect(app.metadata?.name).toBe("flmping");
+    } finally {
+      ac.abort();
     }
-    expect(flame.streamsStarted).toBe(started + 10);
-    expect(gateway.stats().openStreams).toBe(10);
-    expect(gateway.stats().upstreamConnections).toBe(3);
-    // Unary calls still get through while the watches are held.
-    const app = await client.getApplication({ name: "flmping" });
-    expect(app.metadata?.name).toBe("flmping");
-  } finally {
-    ac.abort();
-  }
-  await eventually(() => flame.streamsCancelled === cancelled + 10, "all watches cancelled");
+    await eventually(() => flame.streamsCancelled === cancelled + 10, "all watches cancelled");
+  });
 });
+
+describe("the gRPC-Web relay's pool", () => {
+  it("puts 32 streams on a connection before it opens the next", async () => {
+    const flame = await startFakeFlame();
+    const gateway = await startGateway({ upstream: flame.url });
+    const ac = new AbortController();
+    try {
+      const client = clientFor("grpc-web-fetch", gateway.url);
+      const firsts: Promise<unknown>[] = [];
+      for (let i = 0; i < 40; i++) {
+        const iterator = client
+          .watchTask({ sessionId: "s", taskId: `w${i}` }, { signal: ac.signal })
+          [Symbol.asyncIterator]();
+        firsts.push(iterator.next());
+      }
+      await Promise.all(firsts);
+      expect(gateway.stats().openStreams).toBe(40);
+      expect(gateway.stats().webRelayedConnections).toBe(40);
+      expect(gateway.stats().upstreamConnections).toBe(2);
+    } finally {
+      ac.abort();
+      await gateway.close();
+      await flame.close();
+    }
+  });
+
+  it("takes new calls to a new connection after GOAWAY, and fails the calls it left unprocessed", async () => {
+    const upstream = await startGoawayUpstream();
+    const gateway = await startGateway({ upstream: upstream.url });
+    try {
+      const client = clientFor("grpc-web-fetch", gateway.url);
+      // Each connection answers one call, then says GOAWAY: three calls, three connections.
+      for (const id of ["a", "b", "c"]) {
+        const task = await client.getTask({ sessionId: "s", taskId: id });
+        expect(task.metadata?.id).toBe("answered");
+      }
+      expect(upstream.connections()).toBe(3);
+      // Two calls at once on one connection: the second is above GOAWAY's last stream.
+      const both = await Promise.allSettled([
+        client.getTask({ sessionId: "s", taskId: "d" }),
+        client.getTask({ sessionId: "s", taskId: "e" }),
+      ]);
+      const fulfilled = both.filter((r) => r.status === "fulfilled");
+      const rejected = both.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      expect(fulfilled).toHaveLength(1);
+      expect(rejected).toHaveLength(1);
+      const err = ConnectError.from(rejected[0]);
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toBe(
+        "upstream connection failed: the upstream sent GOAWAY (code 0x0)",
+      );
+      // Connections that said GOAWAY are closed once their calls are over.
+      await eventually(
+        () => gateway.stats().upstreamConnections === 0,
+        "the relay to close the connections that said GOAWAY",
+      );
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
+/**
+ * An HTTP/2 upstream of raw frames where every connection answers its
+ * first request and then sends GOAWAY naming that stream as the last it
+ * will process; later requests on the connection get no answer. From the
+ * fourth connection on, the answer waits until a second request is there,
+ * so that one is left behind for certain.
+ */
+async function startGoawayUpstream() {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const message = Buffer.from(
+    toBinary(TaskSchema, create(TaskSchema, { metadata: { id: "answered" } })),
+  );
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.write(encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0)));
+    const reader = new FrameReader();
+    let preface = true;
+    const requests: number[] = [];
+    const waitFor = connections >= 4 ? 2 : 1;
+    let answered = false;
+    socket.on("data", (chunk: Buffer) => {
+      const bytes = preface ? chunk.subarray(clientPreface.length) : chunk;
+      preface = false;
+      for (const f of reader.push(bytes)) {
+        if (f.type === FrameType.headers) requests.push(f.streamId);
+        if (answered || requests.length < waitFor) continue;
+        answered = true;
+        const id = requests[0] as number;
+        socket.write(
+          Buffer.concat([
+            headersFrames(
+              id,
+              encodeHeaderBlock([
+                [":status", "200"],
+                ["content-type", "application/grpc"],
+              ]),
+              false,
+            ),
+            encodeFrame(FrameType.data, 0, id, frame),
+            headersFrames(id, encodeHeaderBlock([["grpc-status", "0"]]), true),
+            goawayFrame(id, 0),
+          ]),
+        );
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    connections: () => connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
