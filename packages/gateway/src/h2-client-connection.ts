@@ -27,7 +27,16 @@ export interface H2StreamListener<Plan> {
   onAbort(reason: StreamAbort): void;
 }
 
-export type StreamAbort = { kind: "reset"; code: number } | { kind: "connection"; message: string };
+/**
+ * Why a stream ended early. "unprocessed": the upstream says it never
+ * acted on the request (GOAWAY naming an earlier stream as its last, or
+ * RST_STREAM with REFUSED_STREAM), so sending it again is safe (RFC 9113,
+ * section 8.7).
+ */
+export type StreamAbort =
+  | { kind: "reset"; code: number }
+  | { kind: "connection"; message: string }
+  | { kind: "unprocessed"; message: string };
 
 export interface H2ConnectionEvents {
   /** The connection is gone (after its open streams heard `onAbort`). */
@@ -278,10 +287,7 @@ export class H2ClientConnection<Plan> {
       case FrameType.rstStream:
         if (stream === undefined) return;
         this.#drop(stream);
-        stream.listener.onAbort({
-          kind: "reset",
-          code: frame.payload.length >= 4 ? frame.payload.readUInt32BE(0) : H2Error.internalError,
-        });
+        stream.listener.onAbort(resetReason(frame));
         return;
       case FrameType.windowUpdate: {
         const increment =
@@ -363,11 +369,11 @@ export class H2ClientConnection<Plan> {
     const lastStreamId = frame.payload.length >= 4 ? frame.payload.readUInt32BE(0) & 0x7fffffff : 0;
     const code = frame.payload.length >= 8 ? frame.payload.readUInt32BE(4) : H2Error.noError;
     this.#closedReason ??= `the upstream sent GOAWAY (code 0x${code.toString(16)})`;
-    // Streams above the last one were never processed: they fail now.
+    // Streams above the last one were never processed: their callers may send them again.
     for (const stream of [...this.#streams.values()]) {
       if (stream.id <= lastStreamId) continue;
       this.#streams.delete(stream.id);
-      stream.listener.onAbort({ kind: "connection", message: this.#closedReason });
+      stream.listener.onAbort({ kind: "unprocessed", message: this.#closedReason });
     }
     if (this.#streams.size === 0) this.close();
   }
@@ -382,6 +388,13 @@ export class H2ClientConnection<Plan> {
     for (const stream of streams) stream.listener.onAbort({ kind: "connection", message: reason });
     this.#events.onClosed(reason);
   }
+}
+
+function resetReason(frame: Frame): StreamAbort {
+  const code = frame.payload.length >= 4 ? frame.payload.readUInt32BE(0) : H2Error.internalError;
+  return code === H2Error.refusedStream
+    ? { kind: "unprocessed", message: "the upstream refused the stream (REFUSED_STREAM)" }
+    : { kind: "reset", code };
 }
 
 /** One request on an `H2ClientConnection`. */

@@ -25,11 +25,12 @@ export const FrameFlag = {
   priority: 0x20,
 } as const;
 
-/** HTTP/2 error codes (RFC 9113, section 7) the relay sends. */
+/** HTTP/2 error codes (RFC 9113, section 7) the relays send or read. */
 export const H2Error = {
   noError: 0x0,
   protocolError: 0x1,
   internalError: 0x2,
+  refusedStream: 0x7,
   cancel: 0x8,
   frameSizeError: 0x6,
   compressionError: 0x9,

@@ -106,6 +106,8 @@ const requestFlags = [0x00];
 const responseFlags = [0x00, 0x01];
 /** Request bytes waiting for upstream window before the client is paused. */
 const maxQueuedRequestBytes = 256 * 1024;
+/** Times a call the upstream left unprocessed is sent again, each on another connection. */
+const maxResends = 2;
 
 /**
  * One gRPC-Web call of an HTTP/1.1 connection, as one HTTP/2 stream to the
@@ -127,6 +129,14 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   #opening = false;
   /** Request bytes that came before the upstream stream was open. */
   #pending: Buffer[] = [];
+  /**
+   * Request bytes sent upstream, kept until the response begins: if the
+   * upstream turns the stream away unprocessed, the call is sent again.
+   */
+  #sent: Buffer[] = [];
+  #resends = 0;
+  /** The client is paused until the stream's queued request bytes go out. */
+  #throttled = false;
   #requestEnded = false;
   #done = false;
   #counted = false;
@@ -204,8 +214,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       if (!this.#opening && (this.#requestGuard.frames > 0 || last)) this.#open();
       return;
     }
-    stream.write(out, last);
-    this.#throttle(stream);
+    this.#send(stream, out, last);
   }
 
   /** The client went away before the response was complete. */
@@ -275,15 +284,28 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     this.#stream = stream;
     if (bodyDone) return;
     const bytes = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
-    stream.write(bytes, this.#requestEnded);
+    this.#send(stream, bytes, this.#requestEnded);
+  }
+
+  #send(stream: H2ClientStream<ResponsePlan>, bytes: Buffer, end: boolean): void {
+    if (this.#response === undefined && bytes.length > 0) this.#sent.push(bytes);
+    stream.write(bytes, end);
     this.#throttle(stream);
   }
 
   /** Pauses the client while request bytes wait for the upstream's window. */
   #throttle(stream: H2ClientStream<ResponsePlan>): void {
-    if (stream.queuedBytes <= maxQueuedRequestBytes) return;
+    if (this.#throttled || stream.queuedBytes <= maxQueuedRequestBytes) return;
+    this.#throttled = true;
     this.#host.pauseClient();
-    stream.whenFlushed(() => this.#host.resumeClient());
+    stream.whenFlushed(() => this.#unthrottle());
+  }
+
+  /** Lets the client be read again: the bytes went out, or the stream they waited for is gone. */
+  #unthrottle(): void {
+    if (!this.#throttled) return;
+    this.#throttled = false;
+    this.#host.resumeClient();
   }
 
   onHeaders(block: DecodedBlock<ResponsePlan>, endStream: boolean): void {
@@ -296,7 +318,10 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     }
     const first = this.#response === undefined;
     if (first && plan.status >= 100 && plan.status < 200 && !endStream) return; // informational
-    if (first) this.#response = plan;
+    if (first) {
+      this.#response = plan;
+      this.#sent = [];
+    }
     if (!endStream) {
       if (first && plan.status === 200 && this.#route.method.serverStreaming) this.#writeHead(true);
       return;
@@ -350,7 +375,11 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   }
 
   onAbort(reason: StreamAbort): void {
-    if (reason.kind === "connection") {
+    if (reason.kind === "unprocessed" && this.#resendable()) {
+      this.#resend();
+      return;
+    }
+    if (reason.kind === "connection" || reason.kind === "unprocessed") {
       this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
     } else if (reason.code === H2Error.noError) {
       this.fail(Code.Unavailable, "upstream stream closed before its status", false);
@@ -361,6 +390,25 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
         false,
       );
     }
+  }
+
+  #resendable(): boolean {
+    return !this.#done && this.#response === undefined && this.#resends < maxResends;
+  }
+
+  /** Sends the call again from the start, on a connection the pool chooses anew. */
+  #resend(): void {
+    this.#resends++;
+    this.#host.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
+      method: this.#route.method.name,
+    });
+    this.#stream = undefined;
+    this.#unthrottle();
+    // What was sent, then what had not been sent yet, in order.
+    this.#pending = [...this.#sent, ...this.#pending];
+    this.#sent = [];
+    if (this.#requestEnded || this.#requestGuard.frames > 0) this.#open();
+    else this.#opening = false;
   }
 
   // --- the client's response -----------------------------------------------
@@ -422,6 +470,8 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       this.#host.deps.stats.openStreams--;
     }
     this.#pending = [];
+    this.#sent = [];
+    this.#unthrottle();
     if (this.#owed > 0) this.clientDrained();
   }
 

@@ -2,7 +2,8 @@
 // (connect-node's chunked gRPC-Web, which Node's HTTP/1.1 server takes) and
 // the gRPC-Web relay's own pool (fetch, a sized body). Both must open more
 // connections when the upstream caps streams per connection, and the
-// relay's must move to a new connection when the upstream says GOAWAY.
+// relay's must move to a new connection when the upstream says GOAWAY, and
+// send again the calls the upstream says it never processed.
 import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -15,6 +16,7 @@ import {
   FrameType,
   goawayFrame,
   headersFrames,
+  rstStreamFrame,
 } from "../src/h2-frame.js";
 import { encodeHeaderBlock } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
@@ -62,6 +64,10 @@ describe.each<[string, Protocol]>([
     } finally {
       ac.abort();
     }
+    // Closing the gateway ends every watch it holds and cancels it upstream.
+    // (Not the client's abort: undici's fetch now and then keeps an aborted
+    // watch's connection open, with Node's server as with the relay.)
+    await gateway.close();
     await eventually(() => flame.streamsCancelled === cancelled + 10, "all watches cancelled");
   });
 });
@@ -91,8 +97,9 @@ describe("the gRPC-Web relay's pool", () => {
     }
   });
 
-  it("takes new calls to a new connection after GOAWAY, and fails the calls it left unprocessed", async () => {
-    const upstream = await startGoawayUpstream();
+  it("takes new calls to a new connection after GOAWAY, and sends again a call it left unprocessed", async () => {
+    // Connection 4 answers only once two calls are on it, then names the first as its last.
+    const upstream = await startGoawayUpstream((n) => (n === 4 ? "answer-first-of-two" : "answer"));
     const gateway = await startGateway({ upstream: upstream.url });
     try {
       const client = clientFor("grpc-web-fetch", gateway.url);
@@ -102,20 +109,15 @@ describe("the gRPC-Web relay's pool", () => {
         expect(task.metadata?.id).toBe("answered");
       }
       expect(upstream.connections()).toBe(3);
-      // Two calls at once on one connection: the second is above GOAWAY's last stream.
-      const both = await Promise.allSettled([
+      // Two calls at once share connection 4; the second, above GOAWAY's last
+      // stream, was never processed and is sent again on connection 5.
+      const both = await Promise.all([
         client.getTask({ sessionId: "s", taskId: "d" }),
         client.getTask({ sessionId: "s", taskId: "e" }),
       ]);
-      const fulfilled = both.filter((r) => r.status === "fulfilled");
-      const rejected = both.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
-      expect(fulfilled).toHaveLength(1);
-      expect(rejected).toHaveLength(1);
-      const err = ConnectError.from(rejected[0]);
-      expect(err.code).toBe(Code.Unavailable);
-      expect(err.rawMessage).toBe(
-        "upstream connection failed: the upstream sent GOAWAY (code 0x0)",
-      );
+      expect(both.map((t) => t.metadata?.id)).toEqual(["answered", "answered"]);
+      expect(upstream.connections()).toBe(5);
+      expect(upstream.requests()).toBe(6);
       // Connections that said GOAWAY are closed once their calls are over.
       await eventually(
         () => gateway.stats().upstreamConnections === 0,
@@ -126,18 +128,66 @@ describe("the gRPC-Web relay's pool", () => {
       await upstream.close();
     }
   });
+
+  it("sends again a call refused with REFUSED_STREAM", async () => {
+    const upstream = await startGoawayUpstream(() => "refuse-first");
+    const gateway = await startGateway({ upstream: upstream.url });
+    try {
+      const task = await clientFor("grpc-web-fetch", gateway.url).getTask({
+        sessionId: "s",
+        taskId: "r",
+      });
+      expect(task.metadata?.id).toBe("answered");
+      // Sent again on the same connection, which still takes streams.
+      expect(upstream.requests()).toBe(2);
+      expect(upstream.connections()).toBe(1);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+
+  it("gives up with Unavailable after sending an unprocessed call three times", async () => {
+    const upstream = await startGoawayUpstream(() => "goaway-before");
+    const gateway = await startGateway({ upstream: upstream.url });
+    try {
+      const err = await clientFor("grpc-web-fetch", gateway.url)
+        .getTask({ sessionId: "s", taskId: "never" })
+        .then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        );
+      expect(err?.code).toBe(Code.Unavailable);
+      expect(err?.rawMessage).toBe(
+        "upstream connection failed: the upstream sent GOAWAY (code 0x0)",
+      );
+      expect(upstream.requests()).toBe(3);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
 });
 
+type ConnectionBehaviour =
+  /** Answer the first request, then GOAWAY naming it as the last stream. */
+  | "answer"
+  /** The same, but only once a second request is there (left unprocessed). */
+  | "answer-first-of-two"
+  /** RST_STREAM REFUSED_STREAM for the first request, then as "answer". */
+  | "refuse-first"
+  /** GOAWAY naming stream 0 as the last: nothing processed. */
+  | "goaway-before";
+
 /**
- * An HTTP/2 upstream of raw frames where every connection answers its
- * first request and then sends GOAWAY naming that stream as the last it
- * will process; later requests on the connection get no answer. From the
- * fourth connection on, the answer waits until a second request is there,
- * so that one is left behind for certain.
+ * An HTTP/2 upstream of raw frames whose n-th connection (from 1) behaves
+ * as `behaviour(n)` says; later requests on a connection that said GOAWAY
+ * get no answer.
  */
-async function startGoawayUpstream() {
+async function startGoawayUpstream(behaviour: (connection: number) => ConnectionBehaviour) {
   const sockets = new Set<net.Socket>();
   let connections = 0;
+  let requestCount = 0;
   const message = Buffer.from(
     toBinary(TaskSchema, create(TaskSchema, { metadata: { id: "answered" } })),
   );
@@ -152,16 +202,27 @@ async function startGoawayUpstream() {
     const reader = new FrameReader();
     let preface = true;
     const requests: number[] = [];
-    const waitFor = connections >= 4 ? 2 : 1;
+    const mode = behaviour(connections);
+    const waitFor = mode === "answer-first-of-two" ? 2 : 1;
     let answered = false;
     socket.on("data", (chunk: Buffer) => {
       const bytes = preface ? chunk.subarray(clientPreface.length) : chunk;
       preface = false;
       for (const f of reader.push(bytes)) {
-        if (f.type === FrameType.headers) requests.push(f.streamId);
+        if (f.type !== FrameType.headers) continue;
+        requests.push(f.streamId);
+        requestCount++;
+        if (mode === "refuse-first" && requests.length === 1) {
+          socket.write(rstStreamFrame(f.streamId, 0x7));
+          continue;
+        }
         if (answered || requests.length < waitFor) continue;
         answered = true;
-        const id = requests[0] as number;
+        if (mode === "goaway-before") {
+          socket.write(goawayFrame(0, 0));
+          continue;
+        }
+        const id = requests[mode === "refuse-first" ? 1 : 0] as number;
         socket.write(
           Buffer.concat([
             headersFrames(
@@ -184,6 +245,7 @@ async function startGoawayUpstream() {
   return {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     connections: () => connections,
+    requests: () => requestCount,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
