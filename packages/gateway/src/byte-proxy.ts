@@ -3,6 +3,7 @@ import { type ClientHttp2Stream, constants } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { type CallGuard, headerReaderOf } from "./call-guard.js";
+import { CallLifetime } from "./call-lifetime.js";
 import { logCallDone } from "./call-log.js";
 import type { CorsPolicy } from "./cors.js";
 import type { Downstream, DownstreamListener } from "./downstream.js";
@@ -74,8 +75,7 @@ class ProxiedCall implements DownstreamListener {
   #pending: Buffer[] = [];
   #clientEnded = false;
   #done = false;
-  #counted = false;
-  #timer: NodeJS.Timeout | undefined;
+  #lifetime: CallLifetime | undefined;
   /** HTTP status of the upstream response; not 200 means no gRPC answer. */
   #status = 0;
   #trailers: IncomingHttpHeaders | undefined;
@@ -106,18 +106,9 @@ class ProxiedCall implements DownstreamListener {
       this.#cleanup();
       return;
     }
-    if (this.#route.method.serverStreaming) {
-      deps.stats.openStreams++;
-      this.#counted = true;
-    }
-    const ms = this.#route.timeoutMs;
-    if (ms !== undefined) {
-      // The upstream gets the deadline too; this ends the call here even if it ignores it.
-      this.#timer = setTimeout(
-        () => this.fail(Code.DeadlineExceeded, "the operation timed out"),
-        ms,
-      );
-    }
+    this.#lifetime = new CallLifetime(deps.stats, this.#route, () =>
+      this.fail(Code.DeadlineExceeded, "the operation timed out"),
+    );
   }
 
   // --- client side ---------------------------------------------------------
@@ -355,12 +346,7 @@ class ProxiedCall implements DownstreamListener {
   }
 
   #cleanup(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#counted) {
-      this.#counted = false;
-      this.#proxy.deps.stats.openStreams--;
-    }
+    this.#lifetime?.end();
     this.#pending = [];
     this.#proxy.forget(this);
   }

@@ -3,6 +3,7 @@ import type * as net from "node:net";
 import { Code } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { headerReaderOf } from "./call-guard.js";
+import { CallLifetime } from "./call-lifetime.js";
 import { logCallDone } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
 import { upstreamRequestHeaderObject } from "./forwarded-headers.js";
@@ -68,8 +69,8 @@ interface RelayStream {
   clientEnded: boolean;
   /** Response headers reached the client. */
   responded: boolean;
-  counted: boolean;
-  timer: NodeJS.Timeout | undefined;
+  /** Its open-stream count and deadline timer; set once the stream is registered. */
+  lifetime: CallLifetime | undefined;
 }
 
 /** What a request header block means for the relay (the same for every repeat of it). */
@@ -327,21 +328,12 @@ export class RelayConnection {
       toClient: true,
       clientEnded: false,
       responded: false,
-      counted: false,
-      timer: undefined,
+      lifetime: undefined,
     };
     this.#streams.set(id, stream);
-    if (route.method.serverStreaming) {
-      deps.stats.openStreams++;
-      stream.counted = true;
-    }
-    if (route.timeoutMs !== undefined) {
-      // The upstream gets the deadline too; this ends the call here even if it ignores it.
-      stream.timer = setTimeout(
-        () => this.#fail(stream, Code.DeadlineExceeded, "the operation timed out"),
-        route.timeoutMs,
-      );
-    }
+    stream.lifetime = new CallLifetime(deps.stats, route, () =>
+      this.#fail(stream, Code.DeadlineExceeded, "the operation timed out"),
+    );
     const frames = headersFrames(id, plan.upstreamBlock, endStream);
     if (endStream) {
       // No body: nothing to check, the call goes upstream now.
@@ -576,12 +568,7 @@ export class RelayConnection {
 
   /** The call is over for the client: its timer and stream count go. */
   #endCall(stream: RelayStream): void {
-    if (stream.timer !== undefined) clearTimeout(stream.timer);
-    stream.timer = undefined;
-    if (stream.counted) {
-      stream.counted = false;
-      this.#deps.stats.openStreams--;
-    }
+    stream.lifetime?.end();
   }
 
   #forgetIfDone(stream: RelayStream): void {

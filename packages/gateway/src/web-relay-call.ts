@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { Code } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { headerReaderOf } from "./call-guard.js";
+import { CallLifetime } from "./call-lifetime.js";
 import { logCallDone } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
 import { copyResponseHeaders, upstreamRequestHeaderObject } from "./forwarded-headers.js";
@@ -139,8 +140,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   #throttled = false;
   #requestEnded = false;
   #done = false;
-  #counted = false;
-  #timer: NodeJS.Timeout | undefined;
+  #lifetime: CallLifetime | undefined;
   #response: ResponsePlan | undefined;
   /** The response head went to the client (chunked from then on). */
   #responded = false;
@@ -178,18 +178,9 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       this.#finish(errorTrailers(refused.code, refused.rawMessage));
       return;
     }
-    if (this.#route.method.serverStreaming) {
-      deps.stats.openStreams++;
-      this.#counted = true;
-    }
-    const ms = this.#route.timeoutMs;
-    if (ms !== undefined) {
-      // The upstream gets the deadline too; this ends the call here even if it ignores it.
-      this.#timer = setTimeout(
-        () => this.fail(Code.DeadlineExceeded, "the operation timed out"),
-        ms,
-      );
-    }
+    this.#lifetime = new CallLifetime(deps.stats, this.#route, () =>
+      this.fail(Code.DeadlineExceeded, "the operation timed out"),
+    );
     if (this.#requestEnded) this.#open();
   }
 
@@ -463,12 +454,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   }
 
   #cleanup(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#counted) {
-      this.#counted = false;
-      this.#host.deps.stats.openStreams--;
-    }
+    this.#lifetime?.end();
     this.#pending = [];
     this.#sent = [];
     this.#unthrottle();
