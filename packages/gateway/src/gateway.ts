@@ -63,10 +63,11 @@ export interface GatewayOptions {
    */
   grpcRelay?: boolean;
   /**
-   * Serve gRPC-Web calls over HTTP/1.1 (what browsers send to an `http://`
-   * gateway) in the gateway's own gRPC-Web relay, each client connection
-   * with a connection of its own to the upstream (default true). Off, they
-   * go through Node's HTTP/1.1 server and HTTP/2 client.
+   * Translate gRPC-Web calls over HTTP/1.1 (what browsers send to an
+   * `http://` gateway) in the gateway's own gRPC-Web relay, on HTTP/2
+   * connections to the upstream that its calls share (default true). Off,
+   * they go through Node's HTTP/1.1 server and HTTP/2 client, at about
+   * twice the added latency.
    */
   grpcWebRelay?: boolean;
 }

@@ -167,8 +167,8 @@ function interceptTlsConnections(
   if (listeners.length !== 1 || typeof node !== "function") return;
   server.removeListener("secureConnection", node as never);
   server.on("secureConnection", (socket: tls.TLSSocket) => {
-    const http2 = socket.alpnProtocol === "h2";
-    const intercept = http2 ? onHttp2Connection : onHttp1Connection;
+    const choseHttp2 = socket.alpnProtocol === "h2";
+    const intercept = choseHttp2 ? onHttp2Connection : onHttp1Connection;
     if (intercept === undefined) {
       node.call(server, socket);
       return;
@@ -180,7 +180,7 @@ function interceptTlsConnections(
       // Node's HTTP/2 session reads what is buffered on the next tick, as for
       // h2c; its HTTP/1.1 server reads new bytes straight off the handle, so
       // the unshifted ones must flow now, before any of those.
-      if (!http2) socket.resume();
+      if (!choseHttp2) socket.resume();
     });
   });
 }
