@@ -330,9 +330,11 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       this.#logDone(Number(plan.grpcStatus), plan.grpcMessage);
       this.#cleanup();
     } else if (status !== 200) {
-      this.fail(codeFromHttpStatus(status), `HTTP ${status}`, false);
+      // Cancelled too: the upstream's side is over, but a request still being
+      // sent would keep the stream (and its connection's slot) open for good.
+      this.fail(codeFromHttpStatus(status), `HTTP ${status}`);
     } else {
-      this.fail(Code.Internal, "protocol error: missing status", false);
+      this.fail(Code.Internal, "protocol error: missing status");
     }
   }
 
@@ -342,9 +344,8 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       stream.consumed(data.length);
       if (endStream && !this.#done) {
         const status = this.#response?.status ?? 0;
-        if (status !== 0 && status !== 200)
-          this.fail(codeFromHttpStatus(status), `HTTP ${status}`, false);
-        else this.fail(Code.Internal, "protocol error: missing status", false);
+        if (status !== 0 && status !== 200) this.fail(codeFromHttpStatus(status), `HTTP ${status}`);
+        else this.fail(Code.Internal, "protocol error: missing status");
       }
       return;
     }
@@ -362,7 +363,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     }
     if (this.#host.clientFull) this.#owed += data.length;
     else stream.consumed(data.length);
-    if (endStream) this.fail(Code.Internal, "protocol error: missing status", false);
+    if (endStream) this.fail(Code.Internal, "protocol error: missing status");
   }
 
   onAbort(reason: StreamAbort): void {
