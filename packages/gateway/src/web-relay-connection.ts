@@ -299,9 +299,14 @@ export class WebRelayConnection implements WebCallHost {
   #end(): void {
     if (this.#gone) return;
     this.#toClient.release();
-    this.#socket.end();
-    // A client that does not close its side in time is cut off.
-    setTimeout(() => this.#socket.destroy(), 1_000).unref();
+    const socket = this.#socket;
+    socket.end();
+    // A client that does not close its side in time is cut off, counted from
+    // when the last bytes went to the OS: from `end()`, a slow reader lost
+    // the tail of a large response.
+    const cutOff = () => setTimeout(() => socket.destroy(), 1_000).unref();
+    if (socket.writableFinished) cutOff();
+    else socket.once("finish", cutOff);
     this.#finish();
   }
 

@@ -15,14 +15,18 @@ import {
   FrameFlag,
   FrameReader,
   FrameType,
+  goawayFrame,
+  H2Error,
   headersFrames,
+  windowUpdateFrame,
 } from "../src/h2-frame.js";
 import { encodeHeaderBlock, type HeaderField } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
-import { eventually } from "./fake-flame.js";
+import { eventually, startFakeFlame } from "./fake-flame.js";
 import {
   createTask,
   destroyClients,
+  framesOf,
   getTask,
   grpcFrame,
   grpcStatusOf,
@@ -87,6 +91,8 @@ class UpstreamConnection {
 interface Script {
   /** SETTINGS sent first, as [identifier, value]. */
   settings?: [number, number][];
+  /** Gives back window for each DATA frame as it arrives (the default). */
+  credit?: boolean;
   /** Every frame as it arrives; by default each request is answered once its END_STREAM is in. */
   onFrame?(connection: UpstreamConnection, frame: Frame): void;
 }
@@ -123,6 +129,14 @@ async function startScriptedUpstream(script: Script = {}) {
       }
       for (const frame of reader.push(bytes)) {
         connection.frames.push(frame);
+        if (frame.type === FrameType.data && frame.payload.length > 0 && script.credit !== false) {
+          socket.write(
+            Buffer.concat([
+              windowUpdateFrame(0, frame.payload.length),
+              windowUpdateFrame(frame.streamId, frame.payload.length),
+            ]),
+          );
+        }
         onFrame(connection, frame);
       }
     });
@@ -194,5 +208,76 @@ describe("an upstream answer that comes before the whole request", () => {
     expect(upstream.connections.length).toBe(1);
     expect(taskIdsOf(next)).toEqual(["raw"]);
     expect(upstream.connections[0]?.over(1)).toBe(true);
+  });
+});
+
+/** Answers each request once its END_STREAM is in, once. */
+function answerEnded(connection: UpstreamConnection, frame: Frame): void {
+  const ends =
+    (frame.type === FrameType.headers || frame.type === FrameType.data) &&
+    (frame.flags & FrameFlag.endStream) !== 0;
+  if (ends && connection.received(FrameType.rstStream, frame.streamId).length === 0) {
+    connection.answer(frame.streamId);
+  }
+}
+
+describe("a call the upstream left unprocessed", () => {
+  it("is sent again whole and in order while its body is still arriving", async () => {
+    const { upstream, gateway } = await setUp({
+      onFrame(connection, frame) {
+        if (connection === upstream.connections[0]) {
+          // The first connection goes away at the first request, processing nothing.
+          if (frame.type === FrameType.headers) connection.write(goawayFrame(0, H2Error.noError));
+          return;
+        }
+        answerEnded(connection, frame);
+      },
+    });
+    const client = await RawClient.open(gateway);
+    // More than HTTP/2's initial window: some of it waits in the gateway when GOAWAY comes.
+    const input = new Uint8Array(200 * 1024).map((_, i) => (i * 13) % 251);
+    const body = createTask(input);
+    const half = 100 * 1024;
+    client.write(webHead("CreateTask", body.length));
+    client.write(body.subarray(0, half));
+    await eventually(() => upstream.connections.length === 2, "the call to be sent again");
+    client.write(body.subarray(half));
+    const response = await client.next();
+    expect(grpcStatusOf(response).code).toBe(0);
+    const again = upstream.connections[1] as UpstreamConnection;
+    await eventually(() => again.over(1), "the request to end");
+    expect(again.body(1).equals(body)).toBe(true);
+    expect(gateway.stats().openStreams).toBe(0);
+  });
+});
+
+describe("Connection: close", () => {
+  it("lets a client that reads slowly have all of a large response before the socket closes", async () => {
+    const flame = await startFakeFlame();
+    const gateway = await startGateway({ upstream: flame.url, maxMessageBytes: 32 * 1024 * 1024 });
+    try {
+      const client = await RawClient.open(gateway);
+      // An echo of 24 MiB, written in one write: more than the sockets' buffers take.
+      const input = new Uint8Array(24 * 1024 * 1024).map((_, i) => i % 249);
+      client.socket.pause();
+      client.write(webCall("CreateTask", createTask(input), { Connection: "close" }));
+      await eventually(
+        () => gateway.stats().webRelayedConnections === 0,
+        "the call to end and the gateway to end the connection",
+        500,
+      );
+      // Longer than the gateway gives a client to close its side, while nothing is read.
+      await new Promise((r) => setTimeout(r, 1_500));
+      client.socket.resume();
+      const response = await client.next(10_000);
+      expect(response.headers.connection).toBe("close");
+      expect(grpcStatusOf(response).code).toBe(0);
+      const [message] = framesOf(response.body);
+      expect(message?.payload.length).toBeGreaterThan(input.length);
+      await client.ended;
+    } finally {
+      await gateway.close();
+      await flame.close();
+    }
   });
 });
