@@ -281,3 +281,23 @@ describe("Connection: close", () => {
     }
   });
 });
+
+describe("a deadline that passes while the request body arrives", () => {
+  it("fails the call, cancels it upstream, and skips the rest of its body", async () => {
+    const { upstream, gateway } = await setUp({ onFrame: answerEnded });
+    const client = await RawClient.open(gateway);
+    const body = createTask(new Uint8Array(4096).fill(1));
+    client.write(webHead("CreateTask", body.length, { "grpc-timeout": "50m" }));
+    client.write(body.subarray(0, 100));
+    const late = await client.next();
+    expect(grpcStatusOf(late).code).toBe(Code.DeadlineExceeded);
+    const [connection] = upstream.connections;
+    await eventually(() => connection?.over(1) === true, "the upstream stream to be cancelled");
+    expect(connection?.received(FrameType.rstStream, 1).length).toBe(1);
+    // The rest of the body is not read as a request head.
+    client.write(Buffer.concat([body.subarray(100), webCall("GetTask", getTask("next"))]));
+    expect(taskIdsOf(await client.next())).toEqual(["raw"]);
+    expect(gateway.stats().openStreams).toBe(0);
+    expect(gateway.stats().webRelayedConnections).toBe(1);
+  });
+});
