@@ -184,7 +184,9 @@ export class H2ClientConnection<Plan> {
   sendData(stream: H2ClientStream<Plan>, data: Buffer, end: boolean): number {
     let sent = 0;
     for (;;) {
-      const room = Math.min(this.#sendWindow, stream.sendWindow, this.#maxFrameSize);
+      // A window can go below zero (SETTINGS lowering the initial window); an
+      // empty DATA frame that ends the stream still fits.
+      const room = Math.max(0, Math.min(this.#sendWindow, stream.sendWindow, this.#maxFrameSize));
       const size = Math.min(room, data.length - sent);
       const last = sent + size === data.length;
       if (size <= 0 && !(last && end)) return sent;

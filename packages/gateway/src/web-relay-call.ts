@@ -138,6 +138,8 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   #resends = 0;
   /** The client is paused until the stream's queued request bytes go out. */
   #throttled = false;
+  /** The client is paused while the pool opens a connection for this call. */
+  #waitingForUpstream = false;
   #requestEnded = false;
   #done = false;
   #lifetime: CallLifetime | undefined;
@@ -243,14 +245,16 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     this.#opening = true;
     const upstream = this.#host.upstream();
     if (upstream instanceof Promise) {
+      // The body waits in the socket, not here, until the connection is open.
+      this.#waitingForUpstream = true;
       this.#host.pauseClient();
       upstream.then(
         (connection) => {
-          this.#host.resumeClient();
+          this.#stopWaitingForUpstream();
           this.#attach(connection);
         },
         (e: unknown) => {
-          this.#host.resumeClient();
+          this.#stopWaitingForUpstream();
           const message = e instanceof Error ? e.message : String(e);
           this.fail(Code.Unavailable, `upstream unreachable: ${message}`, false);
         },
@@ -258,6 +262,13 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     } else {
       this.#attach(upstream);
     }
+  }
+
+  /** Once, whichever comes first: the connection opened, failed, or the call ended. */
+  #stopWaitingForUpstream(): void {
+    if (!this.#waitingForUpstream) return;
+    this.#waitingForUpstream = false;
+    this.#host.resumeClient();
   }
 
   #attach(connection: H2ClientConnection<ResponsePlan>): void {
@@ -459,6 +470,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     this.#pending = [];
     this.#sent = [];
     this.#unthrottle();
+    this.#stopWaitingForUpstream();
     if (this.#owed > 0) this.clientDrained();
   }
 

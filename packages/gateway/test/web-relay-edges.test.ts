@@ -30,6 +30,7 @@ import {
   getTask,
   grpcFrame,
   grpcStatusOf,
+  preflight,
   RawClient,
   taskIdsOf,
   webCall,
@@ -299,5 +300,42 @@ describe("a deadline that passes while the request body arrives", () => {
     expect(taskIdsOf(await client.next())).toEqual(["raw"]);
     expect(gateway.stats().openStreams).toBe(0);
     expect(gateway.stats().webRelayedConnections).toBe(1);
+  });
+});
+
+describe("a call that ends while its upstream connection is still opening", () => {
+  it("leaves its client connection free for the next request", async () => {
+    // A TLS upstream that accepts TCP and never answers the handshake: the
+    // relay's connection to it stays "opening" for the 10 s connect timeout.
+    const accepted = new Set<net.Socket>();
+    const silent = net.createServer((socket) => {
+      accepted.add(socket);
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    const gw = await startGateway({
+      upstream: `https://127.0.0.1:${port}`,
+      allowedOrigins: ["https://dash.example.com"],
+    });
+    try {
+      const client = await RawClient.open(gw);
+      client.write(webCall("GetTask", getTask("t"), { "Grpc-Timeout": "100m" }));
+      const failed = await client.next();
+      expect(grpcStatusOf(failed)).toEqual({
+        code: Code.DeadlineExceeded,
+        message: "the operation timed out",
+      });
+      // The next request on the same socket is read at once, not after the
+      // connect gives up (the relay had paused the socket for the call).
+      client.write(preflight("https://dash.example.com"));
+      const answered = await client.next();
+      expect(answered.status).toBe(204);
+      expect(gw.stats().openStreams).toBe(0);
+    } finally {
+      await gw.close();
+      for (const socket of accepted) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });
