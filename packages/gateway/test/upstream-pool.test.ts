@@ -1,27 +1,15 @@
-// How the gateway's calls share connections to the upstream: Node's pool
-// (connect-node's chunked gRPC-Web, which Node's HTTP/1.1 server takes) and
-// the gRPC-Web relay's own pool (fetch, a sized body). Both must open more
-// connections when the upstream caps streams per connection, and the
-// relay's must move to a new connection when the upstream says GOAWAY, and
-// send again the calls the upstream says it never processed.
-import * as net from "node:net";
-import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { TaskSchema } from "@flame-ts/core/gen";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  clientPreface,
-  encodeFrame,
-  FrameReader,
-  FrameType,
-  goawayFrame,
-  headersFrames,
-  rstStreamFrame,
-} from "../src/h2-frame.js";
-import { encodeHeaderBlock } from "../src/header-block.js";
+import { FrameType, goawayFrame, H2Error, rstStreamFrame } from "../src/h2-frame.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { clientFor, type Protocol } from "./clients.js";
 import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import {
+  answerFrames,
+  startScriptedUpstream,
+  taskFrame,
+  type UpstreamConnection,
+} from "./scripted-upstream.js";
 
 describe.each<[string, Protocol]>([
   ["Node's pool (chunked gRPC-Web)", "grpc-web"],
@@ -185,70 +173,40 @@ type ConnectionBehaviour =
  * get no answer.
  */
 async function startGoawayUpstream(behaviour: (connection: number) => ConnectionBehaviour) {
-  const sockets = new Set<net.Socket>();
-  let connections = 0;
-  let requestCount = 0;
-  const message = Buffer.from(
-    toBinary(TaskSchema, create(TaskSchema, { metadata: { id: "answered" } })),
-  );
-  const frame = Buffer.alloc(5 + message.length);
-  frame.writeUInt32BE(message.length, 1);
-  message.copy(frame, 5);
-  const server = net.createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on("error", () => {});
-    socket.write(encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0)));
-    const reader = new FrameReader();
-    let preface = true;
-    const requests: number[] = [];
-    const mode = behaviour(connections);
-    const waitFor = mode === "answer-first-of-two" ? 2 : 1;
-    let answered = false;
-    socket.on("data", (chunk: Buffer) => {
-      const bytes = preface ? chunk.subarray(clientPreface.length) : chunk;
-      preface = false;
-      for (const f of reader.push(bytes)) {
-        if (f.type !== FrameType.headers) continue;
-        requests.push(f.streamId);
-        requestCount++;
-        if (mode === "refuse-first" && requests.length === 1) {
-          socket.write(rstStreamFrame(f.streamId, 0x7));
-          continue;
-        }
-        if (answered || requests.length < waitFor) continue;
-        answered = true;
-        if (mode === "goaway-before") {
-          socket.write(goawayFrame(0, 0));
-          continue;
-        }
-        const id = requests[mode === "refuse-first" ? 1 : 0] as number;
-        socket.write(
-          Buffer.concat([
-            headersFrames(
-              id,
-              encodeHeaderBlock([
-                [":status", "200"],
-                ["content-type", "application/grpc"],
-              ]),
-              false,
-            ),
-            encodeFrame(FrameType.data, 0, id, frame),
-            headersFrames(id, encodeHeaderBlock([["grpc-status", "0"]]), true),
-            goawayFrame(id, 0),
-          ]),
-        );
+  const answered = new Set<UpstreamConnection>();
+  const upstream = await startScriptedUpstream({
+    onFrame(connection, frame) {
+      if (frame.type !== FrameType.headers) return;
+      const mode = behaviour(upstream.connections.indexOf(connection) + 1);
+      const requests = connection.frames.filter((f) => f.type === FrameType.headers);
+      if (mode === "refuse-first" && requests.length === 1) {
+        connection.write(rstStreamFrame(frame.streamId, H2Error.refusedStream));
+        return;
       }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    connections: () => connections,
-    requests: () => requestCount,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (answered.has(connection)) return;
+      if (requests.length < (mode === "answer-first-of-two" ? 2 : 1)) return;
+      answered.add(connection);
+      if (mode === "goaway-before") {
+        connection.write(goawayFrame(0, H2Error.noError));
+        return;
+      }
+      const id = (requests[mode === "refuse-first" ? 1 : 0] as (typeof requests)[number]).streamId;
+      // In one write, so the relay reads the GOAWAY with the answer.
+      connection.write(
+        Buffer.concat([
+          answerFrames(id, [taskFrame("answered")]),
+          goawayFrame(id, H2Error.noError),
+        ]),
+      );
     },
+  });
+  return {
+    ...upstream,
+    connections: () => upstream.connections.length,
+    requests: () =>
+      upstream.connections.reduce(
+        (n, c) => n + c.frames.filter((f) => f.type === FrameType.headers).length,
+        0,
+      ),
   };
 }

@@ -4,31 +4,30 @@
 // resets, and what the relay holds (upstream streams, counters) after
 // every kind of ending.
 import * as net from "node:net";
-import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { TaskSchema } from "@flame-ts/core/gen";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  clientPreface,
-  encodeFrame,
   type Frame,
   FrameFlag,
-  FrameReader,
   FrameType,
   goawayFrame,
   H2Error,
   headersFrames,
-  windowUpdateFrame,
 } from "../src/h2-frame.js";
-import { encodeHeaderBlock, type HeaderField } from "../src/header-block.js";
+import { encodeHeaderBlock } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { eventually, startFakeFlame } from "./fake-flame.js";
+import {
+  type Script,
+  type ScriptedUpstream,
+  startScriptedUpstream,
+  type UpstreamConnection,
+} from "./scripted-upstream.js";
 import {
   createTask,
   destroyClients,
   framesOf,
   getTask,
-  grpcFrame,
   grpcStatusOf,
   preflight,
   RawClient,
@@ -37,123 +36,7 @@ import {
   webHead,
 } from "./web-relay-client.js";
 
-const okHeaders: HeaderField[] = [
-  [":status", "200"],
-  ["content-type", "application/grpc"],
-];
-const okTrailers: HeaderField[] = [["grpc-status", "0"]];
-const task = (id: string) =>
-  grpcFrame(toBinary(TaskSchema, create(TaskSchema, { metadata: { id, name: id } })));
-
-/** One connection the scripted upstream accepted, and every frame it received. */
-class UpstreamConnection {
-  readonly frames: Frame[] = [];
-  constructor(readonly socket: net.Socket) {}
-
-  write(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  /** A whole answer: headers, messages, trailers. */
-  answer(id: number, messages: Buffer[] = [task("raw")]): void {
-    this.write(
-      Buffer.concat([
-        headersFrames(id, encodeHeaderBlock(okHeaders), false),
-        ...messages.map((m) => encodeFrame(FrameType.data, 0, id, m)),
-        headersFrames(id, encodeHeaderBlock(okTrailers), true),
-      ]),
-    );
-  }
-
-  /** Frames of `type` received on stream `id`. */
-  received(type: number, id: number): Frame[] {
-    return this.frames.filter((f) => f.type === type && f.streamId === id);
-  }
-
-  /** Request body bytes received on stream `id`. */
-  body(id: number): Buffer {
-    return Buffer.concat(this.received(FrameType.data, id).map((f) => f.payload));
-  }
-
-  /** The request on stream `id` has ended (END_STREAM) or was reset. */
-  over(id: number): boolean {
-    return (
-      this.received(FrameType.rstStream, id).length > 0 ||
-      this.frames.some(
-        (f) =>
-          f.streamId === id &&
-          (f.type === FrameType.data || f.type === FrameType.headers) &&
-          (f.flags & FrameFlag.endStream) !== 0,
-      )
-    );
-  }
-}
-
-interface Script {
-  /** SETTINGS sent first, as [identifier, value]. */
-  settings?: [number, number][];
-  /** Gives back window for each DATA frame as it arrives (the default). */
-  credit?: boolean;
-  /** Every frame as it arrives; by default each request is answered once its END_STREAM is in. */
-  onFrame?(connection: UpstreamConnection, frame: Frame): void;
-}
-
-/** An HTTP/2 upstream of raw frames, doing what the test's script says. */
-async function startScriptedUpstream(script: Script = {}) {
-  const connections: UpstreamConnection[] = [];
-  const onFrame =
-    script.onFrame ??
-    ((connection: UpstreamConnection, frame: Frame) => {
-      const ends =
-        (frame.type === FrameType.headers || frame.type === FrameType.data) &&
-        (frame.flags & FrameFlag.endStream) !== 0;
-      if (ends) connection.answer(frame.streamId);
-    });
-  const server = net.createServer((socket) => {
-    const connection = new UpstreamConnection(socket);
-    connections.push(connection);
-    socket.on("error", () => {});
-    const settings = Buffer.alloc(6 * (script.settings?.length ?? 0));
-    for (const [i, [id, value]] of (script.settings ?? []).entries()) {
-      settings.writeUInt16BE(id, i * 6);
-      settings.writeUInt32BE(value, i * 6 + 2);
-    }
-    socket.write(encodeFrame(FrameType.settings, 0, 0, settings));
-    const reader = new FrameReader();
-    let preface = Buffer.alloc(0);
-    socket.on("data", (chunk: Buffer) => {
-      let bytes = chunk;
-      if (preface.length < clientPreface.length) {
-        const need = clientPreface.length - preface.length;
-        preface = Buffer.concat([preface, chunk.subarray(0, need)]);
-        bytes = chunk.subarray(need);
-      }
-      for (const frame of reader.push(bytes)) {
-        connection.frames.push(frame);
-        if (frame.type === FrameType.data && frame.payload.length > 0 && script.credit !== false) {
-          socket.write(
-            Buffer.concat([
-              windowUpdateFrame(0, frame.payload.length),
-              windowUpdateFrame(frame.streamId, frame.payload.length),
-            ]),
-          );
-        }
-        onFrame(connection, frame);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    connections,
-    close: async () => {
-      for (const c of connections) c.socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-type Upstream = Awaited<ReturnType<typeof startScriptedUpstream>>;
+type Upstream = ScriptedUpstream;
 
 const opened: { gateway: Gateway; upstream: Upstream }[] = [];
 

@@ -12,18 +12,13 @@ import { Code } from "@connectrpc/connect";
 import { TaskSchema } from "@flame-ts/core/gen";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ByteProxy } from "../src/byte-proxy.js";
-import {
-  clientPreface,
-  encodeFrame,
-  FrameReader,
-  FrameType,
-  headersFrames,
-} from "../src/h2-frame.js";
-import { encodeHeaderBlock, type HeaderField } from "../src/header-block.js";
+import { FrameType } from "../src/h2-frame.js";
+import type { HeaderField } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { makeCertificates, type TestCertificates } from "./certificates.js";
 import { clientFor } from "./clients.js";
 import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import { startScriptedUpstream, taskFrame } from "./scripted-upstream.js";
 import {
   accessControlOf,
   createTask,
@@ -752,50 +747,26 @@ describe("grpcWebRelay: false", () => {
 
 /**
  * An HTTP/2 upstream of raw frames that answers every request with the
- * header fields given (HPACK allows any bytes in a value), one message and
- * the trailers given, and records the RST_STREAMs it gets.
+ * header fields given (HPACK allows any bytes in a value), the messages and
+ * the trailers given. `resets()` lists the streams the gateway reset.
  */
 async function startRawUpstream(
   headers: HeaderField[],
   trailers: HeaderField[],
-  messages: Buffer[] = [
-    grpcFrame(toBinary(TaskSchema, create(TaskSchema, { metadata: { id: "raw", name: "raw" } }))),
-  ],
+  messages: Buffer[] = [taskFrame("raw")],
 ) {
-  const sockets = new Set<net.Socket>();
-  const resets: number[] = [];
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => {});
-    socket.write(encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0)));
-    const reader = new FrameReader();
-    let preface = true;
-    socket.on("data", (chunk: Buffer) => {
-      const bytes = preface ? chunk.subarray(clientPreface.length) : chunk;
-      preface = false;
-      for (const frame of reader.push(bytes)) {
-        if (frame.type === FrameType.rstStream) resets.push(frame.streamId);
-        if (frame.type !== FrameType.headers) continue;
-        const id = frame.streamId;
-        socket.write(
-          Buffer.concat([
-            headersFrames(id, encodeHeaderBlock(headers), false),
-            ...messages.map((message) => encodeFrame(FrameType.data, 0, id, message)),
-            headersFrames(id, encodeHeaderBlock(trailers), true),
-          ]),
-        );
+  const upstream = await startScriptedUpstream({
+    onFrame(connection, frame) {
+      if (frame.type === FrameType.headers) {
+        connection.answer(frame.streamId, messages, headers, trailers);
       }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    resets,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
-  };
+  });
+  const resets = () =>
+    upstream.connections.flatMap((c) =>
+      c.frames.filter((f) => f.type === FrameType.rstStream).map((f) => f.streamId),
+    );
+  return { ...upstream, resets };
 }
 
 describe("answers of a raw HTTP/2 upstream", () => {
@@ -845,8 +816,8 @@ describe("answers of a raw HTTP/2 upstream", () => {
         client.write(webCall("GetTask", getTask("raw")));
         expect(grpcStatusOf(await client.next()).code).toBe(Code.Internal);
         // A stream refused at its headers is cancelled upstream; one refused at its trailers is over.
-        if (trailers === okTrailers) expect(upstream.resets.length).toBe(2);
-        else expect(upstream.resets).toEqual([]);
+        if (trailers === okTrailers) expect(upstream.resets().length).toBe(2);
+        else expect(upstream.resets()).toEqual([]);
       } finally {
         await gw.close();
         await upstream.close();
