@@ -10,13 +10,18 @@
 // - gRPC-Web over HTTP/1.1 (@flame-ts/web, fetch): what a browser does,
 //   through the gateway's gRPC-Web relay (the default). The emulator speaks
 //   gRPC-Web itself, so the direct side needs no gateway.
-// Beside them, for scale: a second gateway started with both relays off
+// Beside them, for scale: gRPC-Web over HTTP/2 (connect-node's gRPC-Web
+// client over h2c, as browsers speak it to an https:// gateway, which takes
+// Node's HTTP/2 server), a second gateway started with both relays off
 // (Node's servers and HTTP/2 client), and a TCP pipe in Node (bench/tcp-pipe.ts),
 // a hop that does nothing, which is the least any proxy adds on a path. When
 // nginx is installed, its grpc_pass (a native HTTP/2 proxy, no gRPC-Web)
 // stands in the same place for gRPC: the cost of a hop that is not Node.
 import { fileURLToPath } from "node:url";
-import { connect as connectNode, type Session, TaskState } from "@flame-ts/node";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Frontend } from "@flame-ts/core";
+import { connect as connectNode, TaskState } from "@flame-ts/node";
 import { connect as connectWeb } from "@flame-ts/web";
 import { lastValueFrom } from "rxjs";
 import { startChild } from "./child-process.js";
@@ -30,7 +35,8 @@ const gatewayCli = fileURLToPath(new URL("../packages/gateway/src/cli.ts", impor
 const tcpPipe = fileURLToPath(new URL("./tcp-pipe.ts", import.meta.url));
 
 interface Path {
-  session: Session;
+  /** One GetTask of the setup task on this path. */
+  call: () => Promise<unknown>;
   latencies: Float64Array[];
   calls: number;
   seconds: number;
@@ -63,6 +69,7 @@ export const gatewayLatency: BenchCase = {
       await connectWeb(pipe.url),
       ...(nginx ? [await connectNode(nginx.url)] : []),
     ];
+    const h2Sessions: Http2SessionManager[] = [];
     try {
       const [direct] = connections;
       const session = await direct!.createSession({ application: "flmexec" });
@@ -70,14 +77,30 @@ export const gatewayLatency: BenchCase = {
       const task = await lastValueFrom(session.watchTask(created.id));
       if (task.state !== TaskState.Succeed) throw new Error(`setup task ended ${task.state}`);
       const paths: Path[] = [];
+      const path = (call: () => Promise<unknown>): Path => ({
+        call,
+        latencies: [],
+        calls: 0,
+        seconds: 0,
+      });
       for (const c of connections) {
-        paths.push({
-          session: await c.openSession(session.id),
-          latencies: [],
-          calls: 0,
-          seconds: 0,
-        });
+        const opened = await c.openSession(session.id);
+        paths.push(path(() => opened.getTask(task.id)));
       }
+      // Generated gRPC-Web clients over HTTP/2, direct and through the gateway.
+      const [webH2Direct, webH2Gateway] = [emulator.url, gateway.url].map((baseUrl) => {
+        const sessionManager = new Http2SessionManager(baseUrl);
+        h2Sessions.push(sessionManager);
+        const transport = createGrpcWebTransport({
+          baseUrl,
+          httpVersion: "2",
+          useBinaryFormat: true,
+          sessionManager,
+        });
+        const client = createClient(Frontend, transport);
+        return path(() => client.getTask({ sessionId: session.id, taskId: task.id }));
+      }) as [Path, Path];
+      paths.push(webH2Direct, webH2Gateway);
       const [
         grpcDirect,
         grpcGateway,
@@ -87,11 +110,10 @@ export const gatewayLatency: BenchCase = {
         webUnrelayed,
         grpcPipe,
         webPipe,
-        grpcNginx,
-      ] = paths as [Path, Path, Path, Path, Path, Path, Path, Path, Path | undefined];
-      const latency = (p: Path, n: number) =>
-        closedLoop(n, 1, () => p.session.getTask(task.id), { recordLatency: true });
-      const rate = (p: Path, n: number) => closedLoop(n, 64, () => p.session.getTask(task.id));
+      ] = paths as [Path, Path, Path, Path, Path, Path, Path, Path];
+      const grpcNginx = nginx ? paths[8] : undefined;
+      const latency = (p: Path, n: number) => closedLoop(n, 1, p.call, { recordLatency: true });
+      const rate = (p: Path, n: number) => closedLoop(n, 64, p.call);
       const withRate = [grpcDirect, grpcGateway, webDirect, webGateway];
 
       // Warm up every process on every path.
@@ -185,6 +207,12 @@ export const gatewayLatency: BenchCase = {
           grpcDirect,
         ),
         p50Row(
+          "gRPC-Web over HTTP/2",
+          "gRPC-Web over HTTP/2 p50 (connect-node, h2c; Node's HTTP/2 server, no relay)",
+          webH2Gateway,
+          webH2Direct,
+        ),
+        p50Row(
           "gRPC-Web, relays off",
           "gRPC-Web p50 with --no-grpc-web-relay (Node's HTTP/1.1 server, HTTP/2 client)",
           webUnrelayed,
@@ -215,6 +243,7 @@ export const gatewayLatency: BenchCase = {
       }
       return rows;
     } finally {
+      for (const manager of h2Sessions) manager.abort();
       for (const c of connections.reverse()) await c.close();
       await nginx?.close();
       await pipe.stop();
