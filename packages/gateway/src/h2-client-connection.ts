@@ -38,6 +38,22 @@ export type StreamAbort =
   | { kind: "connection"; message: string }
   | { kind: "unprocessed"; message: string };
 
+/**
+ * Keep-alive, checked every `intervalMs`: a connection that read nothing
+ * for a whole interval sends a PING, and fails if no byte comes within
+ * `timeoutMs`.
+ * A connection whose peer vanished (a restart behind a NAT, a dropped
+ * route) is otherwise noticed only when TCP gives up, many minutes later,
+ * and a quiet stream on it would wait that long.
+ */
+export interface KeepAlive {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+/** As connect-node's pool for the byte path is set up. */
+export const defaultKeepAlive: KeepAlive = { intervalMs: 30_000, timeoutMs: 15_000 };
+
 export interface H2ConnectionEvents {
   /** The connection is gone (after its open streams heard `onAbort`). */
   onClosed(reason: string): void;
@@ -94,10 +110,21 @@ export class H2ClientConnection<Plan> {
   #closedReason: string | undefined;
   #holding = 0;
   #failed = false;
+  /** Something was read since the keep-alive timer last looked. */
+  #heard = true;
+  /** Set while a keep-alive PING waits for an answer. */
+  #pingDeadline: NodeJS.Timeout | undefined;
+  readonly #keepAliveTimer: NodeJS.Timeout;
 
-  constructor(socket: net.Socket, events: H2ConnectionEvents) {
+  constructor(
+    socket: net.Socket,
+    events: H2ConnectionEvents,
+    keepAlive: KeepAlive = defaultKeepAlive,
+  ) {
     this.#socket = socket;
     this.#events = events;
+    this.#keepAliveTimer = setInterval(() => this.#checkAlive(keepAlive), keepAlive.intervalMs);
+    this.#keepAliveTimer.unref();
     this.#out = new Outbox(socket, () => {});
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(Setting.enablePush, 0);
@@ -248,6 +275,11 @@ export class H2ClientConnection<Plan> {
 
   #onBytes(chunk: Buffer): void {
     if (this.#failed) return;
+    this.#heard = true;
+    if (this.#pingDeadline !== undefined) {
+      clearTimeout(this.#pingDeadline);
+      this.#pingDeadline = undefined;
+    }
     this.hold();
     this.#events.beforeRead?.();
     try {
@@ -380,9 +412,25 @@ export class H2ClientConnection<Plan> {
     if (this.#streams.size === 0) this.close();
   }
 
+  /** Every `intervalMs`: a PING after a silent period, unless one is already out. */
+  #checkAlive(keepAlive: KeepAlive): void {
+    if (this.#heard || this.#pingDeadline !== undefined || this.#failed) {
+      this.#heard = false;
+      return;
+    }
+    this.#pingDeadline = setTimeout(
+      () => this.#fail(`the upstream did not answer a PING within ${keepAlive.timeoutMs} ms`),
+      keepAlive.timeoutMs,
+    );
+    this.#pingDeadline.unref();
+    this.#out.write(encodeFrame(FrameType.ping, 0, 0, Buffer.alloc(8)));
+  }
+
   #fail(reason: string): void {
     if (this.#failed) return;
     this.#failed = true;
+    clearInterval(this.#keepAliveTimer);
+    if (this.#pingDeadline !== undefined) clearTimeout(this.#pingDeadline);
     this.#closedReason ??= reason;
     this.#socket.destroy();
     const streams = [...this.#streams.values()];

@@ -1,4 +1,9 @@
-import { H2ClientConnection, type H2ConnectionEvents } from "./h2-client-connection.js";
+import {
+  defaultKeepAlive,
+  H2ClientConnection,
+  type H2ConnectionEvents,
+  type KeepAlive,
+} from "./h2-client-connection.js";
 import { connectUpstreamSocket } from "./upstream-socket.js";
 
 /**
@@ -29,6 +34,7 @@ export class H2ClientPool<Plan> {
     private readonly url: URL,
     private readonly ca: string | undefined,
     private readonly reads: Omit<H2ConnectionEvents, "onClosed">,
+    private readonly keepAlive: KeepAlive = defaultKeepAlive,
   ) {
     this.#idleCheck = setInterval(() => this.#closeIdle(), idleCheckMs);
     this.#idleCheck.unref();
@@ -74,10 +80,11 @@ export class H2ClientPool<Plan> {
       socket.destroy();
       throw new Error("the gateway is closing");
     }
-    const connection: H2ClientConnection<Plan> = new H2ClientConnection(socket, {
-      ...this.reads,
-      onClosed: () => this.#forget(connection),
-    });
+    const connection: H2ClientConnection<Plan> = new H2ClientConnection(
+      socket,
+      { ...this.reads, onClosed: () => this.#forget(connection) },
+      this.keepAlive,
+    );
     this.#connections.push(connection);
     return connection;
   }
