@@ -9,7 +9,12 @@ import type { CorsPolicy } from "./cors.js";
 import type { Downstream, DownstreamListener } from "./downstream.js";
 import type { FastPathRoute } from "./fast-path.js";
 import { copyResponseHeaders, upstreamRequestHeaderObject } from "./forwarded-headers.js";
-import { FrameSizeGuard } from "./frame-size-guard.js";
+import {
+  FrameSizeGuard,
+  requestFrameFlags,
+  responseFrameFlags,
+  violationCode,
+} from "./frame-size-guard.js";
 import type { GatewayStats } from "./gateway-stats.js";
 import { codeFromHttpStatus, codeFromRstCode, encodeGrpcMessage, rstName } from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
@@ -24,11 +29,6 @@ export interface ByteProxyDeps {
   stats: GatewayStats;
   maxMessageBytes: number;
 }
-
-/** Request frames must be plain messages: compressed ones never take this path. */
-const requestFlags = [0x00];
-/** Response frames are relayed as they are; anything else (a forged 0x80 trailer frame) is refused. */
-const responseFlags = [0x00, 0x01];
 
 /**
  * Forwards binary gRPC and gRPC-Web calls to the upstream as bytes: the
@@ -86,8 +86,8 @@ class ProxiedCall implements DownstreamListener {
     this.#route = route;
     this.#down = down;
     const max = proxy.deps.maxMessageBytes;
-    this.#requestGuard = new FrameSizeGuard(max, requestFlags);
-    this.#responseGuard = new FrameSizeGuard(max, responseFlags);
+    this.#requestGuard = new FrameSizeGuard(max, requestFrameFlags);
+    this.#responseGuard = new FrameSizeGuard(max, responseFrameFlags);
   }
 
   start(): void {
@@ -118,10 +118,7 @@ class ProxiedCall implements DownstreamListener {
     const bytes = this.#requestGuard.accept(chunk);
     const violation = this.#requestGuard.violation;
     if (violation !== undefined) {
-      this.fail(
-        violation.startsWith("protocol") ? Code.Internal : Code.ResourceExhausted,
-        violation,
-      );
+      this.fail(violationCode(violation), violation);
       return;
     }
     if (bytes.length > 0) this.#send(bytes);
@@ -249,12 +246,7 @@ class ProxiedCall implements DownstreamListener {
     const bytes = this.#responseGuard.accept(chunk);
     if (bytes.length > 0 && !this.#down.write(bytes)) stream.pause();
     const violation = this.#responseGuard.violation;
-    if (violation !== undefined) {
-      this.fail(
-        violation.startsWith("protocol") ? Code.Internal : Code.ResourceExhausted,
-        violation,
-      );
-    }
+    if (violation !== undefined) this.fail(violationCode(violation), violation);
   }
 
   #onUpstreamEnd(): void {

@@ -1,3 +1,18 @@
+import { Code } from "@connectrpc/connect";
+
+/** Flags a request frame may carry: plain messages only (compressed ones never take the byte paths). */
+export const requestFrameFlags: readonly number[] = [0x00];
+/**
+ * Flags a response frame may carry: plain or compressed messages, relayed
+ * as they are; anything else (a forged 0x80 trailer frame) is refused.
+ */
+export const responseFrameFlags: readonly number[] = [0x00, 0x01];
+
+/** The gRPC code a call ends with when its guard refused the body for `violation`. */
+export function violationCode(violation: string): Code {
+  return violation.startsWith("protocol") ? Code.Internal : Code.ResourceExhausted;
+}
+
 /**
  * Watches a gRPC (or gRPC-Web) body go by as raw bytes and refuses it as
  * soon as a frame announces a message larger than the limit, or carries a

@@ -7,7 +7,12 @@ import { CallLifetime } from "./call-lifetime.js";
 import { logCallDone } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
 import { upstreamRequestHeaderObject } from "./forwarded-headers.js";
-import { FrameSizeGuard } from "./frame-size-guard.js";
+import {
+  FrameSizeGuard,
+  requestFrameFlags,
+  responseFrameFlags,
+  violationCode,
+} from "./frame-size-guard.js";
 import type { GrpcRelayDeps } from "./grpc-relay.js";
 import { codeFromRstCode, encodeGrpcMessage, parseGrpcTimeout } from "./grpc-status.js";
 import {
@@ -48,10 +53,6 @@ export const maxTableSize = 64 * 1024;
  * refuse a larger frame at once, and the relay must not buffer one.
  */
 const maxClientFrameBytes = 1024 * 1024;
-
-/** Request frames must be plain messages; response frames may be compressed. */
-const requestFlags = [0x00];
-const responseFlags = [0x00, 0x01];
 
 /** One call on a relayed connection. */
 interface RelayStream {
@@ -321,8 +322,8 @@ export class RelayConnection {
       id,
       route,
       started: Date.now(),
-      requestGuard: new FrameSizeGuard(deps.maxMessageBytes, requestFlags),
-      responseGuard: new FrameSizeGuard(deps.maxMessageBytes, responseFlags),
+      requestGuard: new FrameSizeGuard(deps.maxMessageBytes, requestFrameFlags),
+      responseGuard: new FrameSizeGuard(deps.maxMessageBytes, responseFrameFlags),
       held: undefined,
       toUpstream: true,
       toClient: true,
@@ -710,8 +711,4 @@ function dataOf(frame: Frame): Buffer {
 /** The connection-level window credit for a DATA frame the relay dropped. */
 function creditFor(frame: Frame): Buffer {
   return frame.payload.length > 0 ? windowUpdateFrame(0, frame.payload.length) : Buffer.alloc(0);
-}
-
-function violationCode(violation: string): Code {
-  return violation.startsWith("protocol") ? Code.Internal : Code.ResourceExhausted;
 }

@@ -6,7 +6,12 @@ import { CallLifetime } from "./call-lifetime.js";
 import { logCallDone } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
 import { copyResponseHeaders, upstreamRequestHeaderObject } from "./forwarded-headers.js";
-import { FrameSizeGuard } from "./frame-size-guard.js";
+import {
+  FrameSizeGuard,
+  requestFrameFlags,
+  responseFrameFlags,
+  violationCode,
+} from "./frame-size-guard.js";
 import { codeFromHttpStatus, codeFromRstCode, encodeGrpcMessage, rstName } from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
 import type {
@@ -102,9 +107,6 @@ export interface WebCallHost {
   callDone(call: WebRelayCall, close: boolean): void;
 }
 
-/** Request frames must be plain messages; response frames may be compressed. */
-const requestFlags = [0x00];
-const responseFlags = [0x00, 0x01];
 /** Request bytes waiting for upstream window before the client is paused. */
 const maxQueuedRequestBytes = 256 * 1024;
 /** Times a call the upstream left unprocessed is sent again, each on another connection. */
@@ -158,8 +160,8 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     this.#plan = plan;
     this.#head = head;
     const max = host.deps.maxMessageBytes;
-    this.#requestGuard = new FrameSizeGuard(max, requestFlags);
-    this.#responseGuard = new FrameSizeGuard(max, responseFlags);
+    this.#requestGuard = new FrameSizeGuard(max, requestFrameFlags);
+    this.#responseGuard = new FrameSizeGuard(max, responseFrameFlags);
     this.#requestEnded = head.contentLength === 0;
   }
 
@@ -531,8 +533,4 @@ function headLinesOf(headers: OutgoingHttpHeaders): string {
     for (const v of Array.isArray(value) ? value : [value]) lines += `${name}: ${String(v)}\r\n`;
   }
   return lines;
-}
-
-function violationCode(violation: string): Code {
-  return violation.startsWith("protocol") ? Code.Internal : Code.ResourceExhausted;
 }
