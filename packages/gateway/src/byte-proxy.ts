@@ -16,7 +16,11 @@ import {
   violationCode,
 } from "./frame-size-guard.js";
 import type { GatewayStats } from "./gateway-stats.js";
-import { codeFromHttpStatus, codeFromRstCode, encodeGrpcMessage, rstName } from "./grpc-status.js";
+import {
+  encodeGrpcMessage,
+  statusOfResetStream,
+  statusOfUnfinishedResponse,
+} from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
 import type { GatewayLogger } from "./logger.js";
 import type { UpstreamPool } from "./upstream-pool.js";
@@ -253,11 +257,8 @@ class ProxiedCall implements DownstreamListener {
     if (this.#done) return;
     const trailers = this.#trailers;
     if (trailers === undefined || trailers["grpc-status"] === undefined) {
-      if (this.#status !== 200 && this.#status !== 0) {
-        this.fail(codeFromHttpStatus(this.#status), `HTTP ${this.#status}`);
-      } else {
-        this.fail(Code.Internal, "protocol error: missing status");
-      }
+      const status = statusOfUnfinishedResponse(this.#status);
+      this.fail(status.code, status.message);
       return;
     }
     const held = this.#responseGuard.flush();
@@ -275,10 +276,9 @@ class ProxiedCall implements DownstreamListener {
     const rst = stream.rstCode ?? constants.NGHTTP2_INTERNAL_ERROR;
     if (error !== undefined && isConnectionError(error.code)) {
       this.fail(Code.Unavailable, `upstream connection failed: ${error.message}`);
-    } else if (rst === constants.NGHTTP2_NO_ERROR) {
-      this.fail(Code.Unavailable, "upstream stream closed before its status");
     } else {
-      this.fail(codeFromRstCode(rst), `upstream stream closed with error code ${rstName(rst)}`);
+      const status = statusOfResetStream(rst);
+      this.fail(status.code, status.message);
     }
   }
 

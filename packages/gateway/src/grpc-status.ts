@@ -55,6 +55,33 @@ export function codeFromHttpStatus(status: number): Code {
   }
 }
 
+/** A gRPC status the gateway gives a call, with its message. */
+export interface GatewayStatus {
+  code: Code;
+  message: string;
+}
+
+/**
+ * The status of an upstream response that ended without a `grpc-status`:
+ * from its HTTP status when that is not 200 (a proxy's error page), else a
+ * protocol error. `httpStatus` is 0 when no response headers came.
+ */
+export function statusOfUnfinishedResponse(httpStatus: number): GatewayStatus {
+  return httpStatus !== 200 && httpStatus !== 0
+    ? { code: codeFromHttpStatus(httpStatus), message: `HTTP ${httpStatus}` }
+    : { code: Code.Internal, message: "protocol error: missing status" };
+}
+
+/** The status of a call whose upstream stream was reset (RST_STREAM `rstCode`) before its status. */
+export function statusOfResetStream(rstCode: number): GatewayStatus {
+  return rstCode === constants.NGHTTP2_NO_ERROR
+    ? { code: Code.Unavailable, message: "upstream stream closed before its status" }
+    : {
+        code: codeFromRstCode(rstCode),
+        message: `upstream stream closed with error code ${rstName(rstCode)}`,
+      };
+}
+
 /** Milliseconds in a `grpc-timeout` value ("100m", "30S"), or undefined when malformed. */
 export function parseGrpcTimeout(value: string): number | undefined {
   const match = /^(\d{1,8})([HMSmun])$/.exec(value);

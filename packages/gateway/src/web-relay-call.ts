@@ -12,7 +12,11 @@ import {
   responseFrameFlags,
   violationCode,
 } from "./frame-size-guard.js";
-import { codeFromHttpStatus, codeFromRstCode, encodeGrpcMessage, rstName } from "./grpc-status.js";
+import {
+  encodeGrpcMessage,
+  statusOfResetStream,
+  statusOfUnfinishedResponse,
+} from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
 import type {
   H2ClientConnection,
@@ -20,7 +24,6 @@ import type {
   H2StreamListener,
   StreamAbort,
 } from "./h2-client-connection.js";
-import { H2Error } from "./h2-frame.js";
 import {
   type DecodedBlock,
   encodeHeaderBlock,
@@ -342,24 +345,24 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       );
       this.#logDone(Number(plan.grpcStatus), plan.grpcMessage);
       this.#cleanup();
-    } else if (status !== 200) {
+    } else {
       // Cancelled too: the upstream's side is over, but a request still being
       // sent would keep the stream (and its connection's slot) open for good.
-      this.fail(codeFromHttpStatus(status), `HTTP ${status}`);
-    } else {
-      this.fail(Code.Internal, "protocol error: missing status");
+      this.#failUnfinished(status);
     }
+  }
+
+  /** The upstream ended the response without a gRPC status. */
+  #failUnfinished(httpStatus: number): void {
+    const status = statusOfUnfinishedResponse(httpStatus);
+    this.fail(status.code, status.message);
   }
 
   onData(data: Buffer, endStream: boolean): void {
     const stream = this.#stream as H2ClientStream<ResponsePlan>;
     if (this.#done || this.#response?.status !== 200) {
       stream.consumed(data.length);
-      if (endStream && !this.#done) {
-        const status = this.#response?.status ?? 0;
-        if (status !== 0 && status !== 200) this.fail(codeFromHttpStatus(status), `HTTP ${status}`);
-        else this.fail(Code.Internal, "protocol error: missing status");
-      }
+      if (endStream && !this.#done) this.#failUnfinished(this.#response?.status ?? 0);
       return;
     }
     const bytes = this.#responseGuard.accept(data);
@@ -376,7 +379,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     }
     if (this.#host.clientFull) this.#owed += data.length;
     else stream.consumed(data.length);
-    if (endStream) this.fail(Code.Internal, "protocol error: missing status");
+    if (endStream) this.#failUnfinished(200);
   }
 
   onAbort(reason: StreamAbort): void {
@@ -386,14 +389,9 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     }
     if (reason.kind === "connection" || reason.kind === "unprocessed") {
       this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
-    } else if (reason.code === H2Error.noError) {
-      this.fail(Code.Unavailable, "upstream stream closed before its status", false);
     } else {
-      this.fail(
-        codeFromRstCode(reason.code),
-        `upstream stream closed with error code ${rstName(reason.code)}`,
-        false,
-      );
+      const status = statusOfResetStream(reason.code);
+      this.fail(status.code, status.message, false);
     }
   }
 
