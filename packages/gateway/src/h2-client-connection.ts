@@ -1,6 +1,8 @@
 import type * as net from "node:net";
 import {
+  blockBytes,
   clientPreface,
+  dataFragment,
   encodeFrame,
   type Frame,
   FrameFlag,
@@ -307,11 +309,7 @@ export class H2ClientConnection<Plan> {
         const block = this.#blocks.push(frame);
         if (block === undefined) return;
         // Every block is decoded, even a forgotten stream's: HPACK state moves with each.
-        const decoded = this.#decoder.decode(
-          block.fragments.length === 1
-            ? (block.fragments[0] as Buffer)
-            : Buffer.concat(block.fragments),
-        );
+        const decoded = this.#decoder.decode(blockBytes(block));
         const target = this.#streams.get(block.streamId);
         if (target === undefined) return;
         if (block.endStream) this.#remoteEnded(target);
@@ -353,12 +351,8 @@ export class H2ClientConnection<Plan> {
   }
 
   #onData(stream: H2ClientStream<Plan> | undefined, frame: Frame): void {
-    let data = frame.payload;
-    if (frame.flags & FrameFlag.padded) {
-      const padLength = data[0] ?? 0;
-      if (padLength >= data.length) throw new H2ProtocolError("malformed DATA frame");
-      data = data.subarray(1, data.length - padLength);
-    }
+    const data = dataFragment(frame);
+    if (data === undefined) throw new H2ProtocolError("malformed DATA frame");
     const ends = (frame.flags & FrameFlag.endStream) !== 0;
     this.#received(frame.payload.length);
     if (stream === undefined) return; // ended or cancelled already

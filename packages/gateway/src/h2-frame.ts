@@ -161,17 +161,27 @@ export function headersFrames(
  * priority fields. Undefined when the padding is longer than the frame.
  */
 export function headersFragment(frame: Frame): Buffer | undefined {
-  let payload = frame.payload;
-  if (frame.flags & FrameFlag.padded) {
-    const padLength = payload[0];
-    if (padLength === undefined || padLength >= payload.length) return undefined;
-    payload = payload.subarray(1, payload.length - padLength);
-  }
+  let payload = unpadded(frame);
+  if (payload === undefined) return undefined;
   if (frame.flags & FrameFlag.priority) {
     if (payload.length < 5) return undefined;
     payload = payload.subarray(5);
   }
   return payload;
+}
+
+/** A DATA frame's data, without its padding. Undefined when the padding is longer than the frame. */
+export function dataFragment(frame: Frame): Buffer | undefined {
+  return unpadded(frame);
+}
+
+/** A frame's payload without its padding (PADDED flag); undefined when malformed. */
+function unpadded(frame: Frame): Buffer | undefined {
+  const payload = frame.payload;
+  if (!(frame.flags & FrameFlag.padded)) return payload;
+  const padLength = payload[0];
+  if (padLength === undefined || padLength >= payload.length) return undefined;
+  return payload.subarray(1, payload.length - padLength);
 }
 
 /** The SETTINGS_HEADER_TABLE_SIZE a SETTINGS frame (not an ACK) sets, if it sets one. */
@@ -196,6 +206,12 @@ export interface HeaderBlockFrames {
   endStream: boolean;
   fragments: Buffer[];
   bytes: number;
+}
+
+/** A header block's fragments as one buffer (most blocks are one fragment). */
+export function blockBytes(block: HeaderBlockFrames): Buffer {
+  const { fragments } = block;
+  return fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments);
 }
 
 /**

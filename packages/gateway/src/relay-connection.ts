@@ -16,7 +16,9 @@ import {
 import type { GrpcRelayDeps } from "./grpc-relay.js";
 import { codeFromRstCode, encodeGrpcMessage, parseGrpcTimeout } from "./grpc-status.js";
 import {
+  blockBytes,
   clientPreface,
+  dataFragment,
   encodeFrame,
   type Frame,
   FrameFlag,
@@ -257,7 +259,7 @@ export class RelayConnection {
   }
 
   #onClientHeaders(block: HeaderBlockFrames): void {
-    const decoded = this.#requestDecoder.decode(joined(block.fragments));
+    const decoded = this.#requestDecoder.decode(blockBytes(block));
     const id = block.streamId;
     if (id > this.#lastClientStreamId && id % 2 === 1) {
       this.#lastClientStreamId = id;
@@ -481,7 +483,7 @@ export class RelayConnection {
   }
 
   #onUpstreamHeaders(block: HeaderBlockFrames): void {
-    const decoded = this.#responseDecoder.decode(joined(block.fragments));
+    const decoded = this.#responseDecoder.decode(blockBytes(block));
     const stream = this.#streams.get(block.streamId);
     if (stream === undefined || !stream.toClient) return;
     decoded.derived ??= planResponse(decoded.fields);
@@ -696,16 +698,9 @@ function withTableSizeCapped(frame: Frame): Buffer {
   return raw;
 }
 
-/** The fragments of a header block as one buffer (most blocks are one fragment). */
-function joined(fragments: readonly Buffer[]): Buffer {
-  return fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments);
-}
-
-/** A DATA frame's data, without padding. */
+/** A DATA frame's data, without padding; nothing when the padding is malformed. */
 function dataOf(frame: Frame): Buffer {
-  if (!(frame.flags & FrameFlag.padded)) return frame.payload;
-  const padLength = frame.payload[0] ?? 0;
-  return frame.payload.subarray(1, Math.max(1, frame.payload.length - padLength));
+  return dataFragment(frame) ?? Buffer.alloc(0);
 }
 
 /** The connection-level window credit for a DATA frame the relay dropped. */
