@@ -9,16 +9,7 @@ export const trailerFrameFlag = 0x80;
  * trailers in the body because browsers cannot read HTTP trailers.
  */
 export function encodeTrailerFrame(trailers: IncomingHttpHeaders | OutgoingHttpHeaders): Buffer {
-  let text = "";
-  for (const name in trailers) {
-    const value = trailers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const v of value) text += `${name}: ${v}\r\n`;
-    } else {
-      text += `${name}: ${String(value)}\r\n`;
-    }
-  }
+  const text = headerLines(trailers);
   const length = Buffer.byteLength(text, "latin1");
   const frame = Buffer.allocUnsafe(5 + length);
   frame[0] = trailerFrameFlag;
@@ -26,6 +17,20 @@ export function encodeTrailerFrame(trailers: IncomingHttpHeaders | OutgoingHttpH
   // Header values are bytes (latin1), as on the wire; grpc-message is percent-encoded.
   frame.write(text, 5, "latin1");
   return frame;
+}
+
+/**
+ * One `name: value\r\n` line per header value, as in an HTTP/1.1 head and
+ * in the trailer frame (a repeated header gives one line per value).
+ */
+export function headerLines(headers: IncomingHttpHeaders | OutgoingHttpHeaders): string {
+  let lines = "";
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) lines += `${name}: ${String(v)}\r\n`;
+  }
+  return lines;
 }
 
 /** The gRPC content type to send upstream for a gRPC-Web client's content type. */

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import { Code } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { headerReaderOf } from "./call-guard.js";
@@ -17,7 +17,7 @@ import {
   statusOfResetStream,
   statusOfUnfinishedResponse,
 } from "./grpc-status.js";
-import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
+import { encodeTrailerFrame, headerLines, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
 import type {
   H2ClientConnection,
   H2ClientStream,
@@ -518,17 +518,7 @@ function planResponse(fields: readonly HeaderField[]): ResponsePlan {
   if (plan.grpcStatus !== undefined) {
     plan.trailerFrame = encodeTrailerFrame(copyResponseHeaders(headers, {}, true));
   } else {
-    plan.headLines = headLinesOf(copyResponseHeaders(headers, {}, false));
+    plan.headLines = headerLines(copyResponseHeaders(headers, {}, false));
   }
   return plan;
-}
-
-function headLinesOf(headers: OutgoingHttpHeaders): string {
-  let lines = "";
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) lines += `${name}: ${String(v)}\r\n`;
-  }
-  return lines;
 }
