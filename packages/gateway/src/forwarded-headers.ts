@@ -1,4 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { FastPathRoute } from "./fast-path.js";
+import type { HeaderField } from "./header-block.js";
 
 /**
  * Which HTTP headers cross the gateway. Hop-by-hop headers belong to one
@@ -123,4 +125,36 @@ export function copyResponseHeaders(
     into[name] = upstreamHeaders[name];
   }
   return into;
+}
+
+/**
+ * The request header fields the relays send upstream for a call, in the
+ * order they go: the pseudo-headers, gRPC's `contentType`, `te`, the
+ * client's deadline, then the client's headers that cross the gateway (as
+ * `upstreamRequestHeaderObject` chooses them).
+ */
+export function upstreamRequestFields(
+  clientHeaders: IncomingHttpHeaders,
+  call: { upstream: URL; route: FastPathRoute; contentType: string; dropAuthorization: boolean },
+): HeaderField[] {
+  const { upstream, route } = call;
+  const fields: HeaderField[] = [
+    [":method", "POST"],
+    [":scheme", upstream.protocol.replace(/:$/, "")],
+    [":authority", upstream.host],
+    [":path", route.method.path],
+    ["content-type", call.contentType],
+    ["te", "trailers"],
+  ];
+  if (route.grpcTimeout !== undefined) fields.push(["grpc-timeout", route.grpcTimeout]);
+  const out = upstreamRequestHeaderObject(clientHeaders, {
+    dropAuthorization: call.dropAuthorization,
+  });
+  for (const name in out) {
+    const value = out[name];
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v !== undefined) fields.push([name, String(v)]);
+    }
+  }
+  return fields;
 }

@@ -6,7 +6,7 @@ import { headerReaderOf } from "./call-guard.js";
 import { CallLifetime } from "./call-lifetime.js";
 import { logCallDone } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
-import { upstreamRequestHeaderObject } from "./forwarded-headers.js";
+import { upstreamRequestFields } from "./forwarded-headers.js";
 import {
   FrameSizeGuard,
   requestFrameFlags,
@@ -111,8 +111,6 @@ export class RelayConnection {
   readonly #streams = new Map<number, RelayStream>();
   readonly #toClient: Outbox;
   readonly #toUpstream: Outbox;
-  readonly #authority: string;
-  readonly #scheme: string;
   readonly #clientBlocks = new HeaderBlockAssembler(maxHeaderBlockBytes);
   readonly #upstreamBlocks = new HeaderBlockAssembler(maxHeaderBlockBytes);
   #lastClientStreamId = 0;
@@ -138,8 +136,6 @@ export class RelayConnection {
     // A peer not keeping up stops the reads that feed it.
     this.#toClient = new Outbox(client, () => upstream.pause());
     this.#toUpstream = new Outbox(upstream, () => client.pause());
-    this.#authority = deps.upstream.host;
-    this.#scheme = deps.upstream.protocol.replace(/:$/, "");
     upstream.write(clientPreface);
     this.#onClientBytes(head.subarray(clientPreface.length));
 
@@ -286,24 +282,12 @@ export class RelayConnection {
     );
     if (route === undefined || route.web)
       return { headers, route: undefined, upstreamBlock: undefined };
-    const out = upstreamRequestHeaderObject(headers, {
+    const forwarded = upstreamRequestFields(headers, {
+      upstream: deps.upstream,
+      route,
+      contentType: route.contentType,
       dropAuthorization: deps.guard.consumesAuthorization,
     });
-    const forwarded: HeaderField[] = [
-      [":method", "POST"],
-      [":scheme", this.#scheme],
-      [":authority", this.#authority],
-      [":path", route.method.path],
-      ["content-type", route.contentType],
-      ["te", "trailers"],
-    ];
-    if (route.grpcTimeout !== undefined) forwarded.push(["grpc-timeout", route.grpcTimeout]);
-    for (const name in out) {
-      const value = out[name];
-      for (const v of Array.isArray(value) ? value : [value]) {
-        if (v !== undefined) forwarded.push([name, String(v)]);
-      }
-    }
     return { headers, route, upstreamBlock: encodeHeaderBlock(forwarded) };
   }
 

@@ -5,7 +5,7 @@ import { headerReaderOf } from "./call-guard.js";
 import { CallLifetime } from "./call-lifetime.js";
 import { logCallDone } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
-import { copyResponseHeaders, upstreamRequestHeaderObject } from "./forwarded-headers.js";
+import { copyResponseHeaders, upstreamRequestFields } from "./forwarded-headers.js";
 import {
   FrameSizeGuard,
   requestFrameFlags,
@@ -69,24 +69,12 @@ export interface ForwardPlan {
 export function planRequest(deps: GrpcWebRelayDeps, head: RequestHead): RequestPlan {
   const route = deps.fastPath.route(head.method, head.target, head.headers, true);
   if (route === undefined || !route.web) return { forward: undefined };
-  const fields: HeaderField[] = [
-    [":method", "POST"],
-    [":scheme", deps.upstream.protocol.replace(/:$/, "")],
-    [":authority", deps.upstream.host],
-    [":path", route.method.path],
-    ["content-type", upstreamContentTypeForWeb(route.contentType)],
-    ["te", "trailers"],
-  ];
-  if (route.grpcTimeout !== undefined) fields.push(["grpc-timeout", route.grpcTimeout]);
-  const out = upstreamRequestHeaderObject(head.headers, {
+  const fields = upstreamRequestFields(head.headers, {
+    upstream: deps.upstream,
+    route,
+    contentType: upstreamContentTypeForWeb(route.contentType),
     dropAuthorization: deps.guard.consumesAuthorization,
   });
-  for (const name in out) {
-    const value = out[name];
-    for (const v of Array.isArray(value) ? value : [value]) {
-      if (v !== undefined) fields.push([name, String(v)]);
-    }
-  }
   let corsLines = "";
   deps.cors.grant(head.headers, {
     setHeader(name, value) {
