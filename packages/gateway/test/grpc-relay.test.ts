@@ -25,6 +25,7 @@ import { type Gateway, startGateway } from "../src/index.js";
 import { clientFor } from "./clients.js";
 import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
 import { rejection } from "./rejection.js";
+import { startScriptedUpstream } from "./scripted-upstream.js";
 
 const token = "tok-relay-5d1e9a7c3b";
 /** grpc-status of a call that succeeded (Connect's Code has no OK). */
@@ -778,26 +779,14 @@ describe("an upstream that breaks HTTP/2", () => {
   it("ends the relayed call with Unavailable, upstream protocol error", async () => {
     // Speaks just enough HTTP/2 to be relayed to, then answers with a header
     // block no decoder can read.
-    const sockets = new Set<net.Socket>();
-    const broken = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on("error", () => {});
-      socket.write(encodeFrame(FrameType.settings, 0, 0, Buffer.alloc(0)));
-      const reader = new FrameReader();
-      let preface = true;
-      socket.on("data", (chunk: Buffer) => {
-        const bytes = preface ? chunk.subarray(clientPreface.length) : chunk;
-        preface = false;
-        for (const frame of reader.push(bytes)) {
-          if (frame.type === FrameType.headers) {
-            socket.write(headersFrames(frame.streamId, Buffer.from([0xff, 0x80]), false));
-          }
+    const broken = await startScriptedUpstream({
+      onFrame(connection, frame) {
+        if (frame.type === FrameType.headers) {
+          connection.write(headersFrames(frame.streamId, Buffer.from([0xff, 0x80]), false));
         }
-      });
+      },
     });
-    await new Promise<void>((resolve) => broken.listen(0, "127.0.0.1", resolve));
-    const port = (broken.address() as net.AddressInfo).port;
-    const gw = await startGateway({ upstream: `http://127.0.0.1:${port}` });
+    const gw = await startGateway({ upstream: broken.url });
     try {
       const client = clientFor("grpc", gw.url);
       const err = await rejection(client.getTask({ sessionId: "s", taskId: "1" }));
@@ -806,8 +795,7 @@ describe("an upstream that breaks HTTP/2", () => {
       expect(err.rawMessage).toBe("upstream protocol error");
     } finally {
       await gw.close();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => broken.close(() => resolve()));
+      await broken.close();
     }
   });
 });
