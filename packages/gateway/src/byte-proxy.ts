@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import { type ClientHttp2Stream, constants } from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { type CallGuard, headerReaderOf } from "./call-guard.js";
 import { CallLifetime } from "./call-lifetime.js";
@@ -8,7 +7,7 @@ import { logCallDone } from "./call-log.js";
 import type { CorsPolicy } from "./cors.js";
 import type { Downstream, DownstreamListener } from "./downstream.js";
 import type { FastPathRoute } from "./fast-path.js";
-import { copyResponseHeaders, upstreamRequestHeaderObject } from "./forwarded-headers.js";
+import { copyResponseHeaders, upstreamRequestFields } from "./forwarded-headers.js";
 import {
   FrameSizeGuard,
   requestFrameFlags,
@@ -22,11 +21,26 @@ import {
   statusOfUnfinishedResponse,
 } from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
+import type {
+  H2ClientConnection,
+  H2ClientStream,
+  H2StreamListener,
+  StreamAbort,
+} from "./h2-client-connection.js";
+import { H2ClientPool } from "./h2-client-pool.js";
+import {
+  type DecodedBlock,
+  encodeHeaderBlock,
+  hasMalformedField,
+  headerObjectOf,
+} from "./header-block.js";
 import type { GatewayLogger } from "./logger.js";
-import type { UpstreamPool } from "./upstream-pool.js";
 
 export interface ByteProxyDeps {
-  pool: UpstreamPool;
+  /** `http://host:port` or `https://host:port`. */
+  upstream: URL;
+  /** CA for an https upstream. */
+  ca: string | undefined;
   guard: CallGuard;
   cors: CorsPolicy;
   logger: GatewayLogger;
@@ -44,11 +58,19 @@ export interface ByteProxyDeps {
  * The same checks as on the decoding path run first (origin, bearer token,
  * method allowlist), and the first request frame's size is checked, before
  * anything is sent upstream.
+ *
+ * Each call is a stream on the proxy's own HTTP/2 connections to the
+ * upstream (`H2ClientPool`, as the gRPC-Web relay's), not on `node:http2`'s
+ * client: a client stream there costs about as much gateway CPU as the
+ * server stream the call arrived on.
  */
 export class ByteProxy {
   readonly #calls = new Set<ProxiedCall>();
+  readonly pool: H2ClientPool<UpstreamAnswer>;
 
-  constructor(readonly deps: ByteProxyDeps) {}
+  constructor(readonly deps: ByteProxyDeps) {
+    this.pool = new H2ClientPool<UpstreamAnswer>(deps.upstream, deps.ca, {});
+  }
 
   handle(route: FastPathRoute, downstream: Downstream): void {
     const call = new ProxiedCall(this, route, downstream);
@@ -59,6 +81,7 @@ export class ByteProxy {
   /** Ends every open call and cancels its upstream stream (gateway shutdown). */
   close(): void {
     for (const call of this.#calls) call.fail(Code.Unavailable, "the gateway is closing");
+    this.pool.close();
   }
 
   forget(call: ProxiedCall): void {
@@ -66,24 +89,36 @@ export class ByteProxy {
   }
 }
 
-class ProxiedCall implements DownstreamListener {
+/** What an upstream header block means here (worked out once per distinct block). */
+interface UpstreamAnswer {
+  headers: IncomingHttpHeaders;
+  /** A field Node's server would refuse to send on (see `hasMalformedField`). */
+  malformed: boolean;
+}
+
+/** Request bytes waiting for upstream window before the client is paused. */
+const maxQueuedRequestBytes = 256 * 1024;
+
+class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer> {
   readonly #proxy: ByteProxy;
   readonly #route: FastPathRoute;
   readonly #down: Downstream;
   readonly #requestGuard: FrameSizeGuard;
   readonly #responseGuard: FrameSizeGuard;
   readonly #started = Date.now();
-  #upstream: ClientHttp2Stream | undefined;
+  #upstream: H2ClientStream<UpstreamAnswer> | undefined;
   #opening = false;
   /** Request bytes that arrived before the upstream stream existed. */
   #pending: Buffer[] = [];
   #clientEnded = false;
   #done = false;
   #lifetime: CallLifetime | undefined;
-  /** HTTP status of the upstream response; not 200 means no gRPC answer. */
+  /** HTTP status of the upstream response (0 until it comes); not 200 means no gRPC answer. */
   #status = 0;
-  #trailers: IncomingHttpHeaders | undefined;
-  #upstreamError: Error | undefined;
+  /** The client is paused until the stream's queued request bytes go out. */
+  #throttled = false;
+  /** Response bytes written while the client was not keeping up, owed to the upstream's window. */
+  #owed = 0;
 
   constructor(proxy: ByteProxy, route: FastPathRoute, down: Downstream) {
     this.#proxy = proxy;
@@ -136,16 +171,21 @@ class ProxiedCall implements DownstreamListener {
     if (this.#done) return;
     this.#clientEnded = true;
     const held = this.#requestGuard.flush();
-    if (held.length > 0) this.#send(held);
-    if (this.#upstream !== undefined) this.#upstream.end();
-    else if (!this.#opening) this.#open();
+    const upstream = this.#upstream;
+    if (upstream !== undefined) {
+      upstream.write(held, true);
+      this.#throttle(upstream);
+    } else {
+      if (held.length > 0) this.#pending.push(held);
+      if (!this.#opening) this.#open();
+    }
   }
 
   onClientClose(): void {
     if (this.#done) return;
     // The client reset the stream or went away before the response ended.
     this.#done = true;
-    this.#cancelUpstream();
+    this.#upstream?.cancel();
     this.#proxy.deps.logger.debug?.("client cancelled", {
       method: this.#route.method.name,
       ms: Date.now() - this.#started,
@@ -154,84 +194,116 @@ class ProxiedCall implements DownstreamListener {
   }
 
   onClientDrain(): void {
-    this.#upstream?.resume();
+    // The client took what it was sent: the upstream may send more.
+    const owed = this.#owed;
+    this.#owed = 0;
+    this.#upstream?.consumed(owed);
   }
 
   #send(bytes: Buffer): void {
     const upstream = this.#upstream;
     if (upstream === undefined) {
       this.#pending.push(bytes);
-    } else if (!upstream.write(bytes)) {
-      this.#down.pause();
+    } else {
+      upstream.write(bytes, false);
+      this.#throttle(upstream);
     }
+  }
+
+  /** Pauses the client while request bytes wait for the upstream's window. */
+  #throttle(upstream: H2ClientStream<UpstreamAnswer>): void {
+    if (this.#throttled || upstream.queuedBytes <= maxQueuedRequestBytes) return;
+    this.#throttled = true;
+    this.#down.pause();
+    upstream.whenFlushed(() => {
+      this.#throttled = false;
+      this.#down.resume();
+    });
   }
 
   // --- upstream side -------------------------------------------------------
 
   #open(): void {
     this.#opening = true;
+    // The body waits in the client's stream, not here, until the upstream stream is open.
     this.#down.pause();
+    const connection = this.#proxy.pool.connection();
+    if (connection instanceof Promise) {
+      connection.then(
+        (c) => this.#attach(c),
+        (e: unknown) => {
+          const message = e instanceof Error ? e.message : String(e);
+          this.fail(Code.Unavailable, `upstream unreachable: ${message}`);
+        },
+      );
+    } else {
+      this.#attach(connection);
+    }
+  }
+
+  #attach(connection: H2ClientConnection<UpstreamAnswer>): void {
+    this.#opening = false;
+    if (this.#done) return;
     const deps = this.#proxy.deps;
-    const { web, contentType, method, grpcTimeout } = this.#route;
-    const out = upstreamRequestHeaderObject(this.#down.headers, {
+    const { web, contentType } = this.#route;
+    const fields = upstreamRequestFields(this.#down.headers, {
+      upstream: deps.upstream,
+      route: this.#route,
+      contentType: web ? upstreamContentTypeForWeb(contentType) : contentType,
       dropAuthorization: deps.guard.consumesAuthorization,
     });
-    out["content-type"] = web ? upstreamContentTypeForWeb(contentType) : contentType;
-    out.te = "trailers";
-    if (grpcTimeout !== undefined) out["grpc-timeout"] = grpcTimeout;
-    deps.pool.request("POST", method.path, out, {}).then(
-      (stream) => this.#attach(stream),
-      (e: unknown) => {
-        const error = ConnectError.from(e);
-        this.fail(Code.Unavailable, `upstream unreachable: ${error.rawMessage}`);
-      },
-    );
-  }
-
-  #attach(stream: ClientHttp2Stream): void {
-    this.#opening = false;
-    if (this.#done) {
-      stream.on("error", () => {});
-      stream.close(constants.NGHTTP2_CANCEL);
-      return;
-    }
-    this.#upstream = stream;
-    stream.on("response", (headers) => this.#onResponse(headers));
-    stream.on("data", (chunk: Buffer) => this.#onUpstreamData(stream, chunk));
-    stream.on("trailers", (trailers) => {
-      this.#trailers = trailers;
-    });
-    stream.on("end", () => this.#onUpstreamEnd());
-    stream.on("close", () => this.#onUpstreamClose(stream));
-    stream.on("error", (e: Error) => {
-      this.#upstreamError = e;
-    });
-    stream.on("drain", () => this.#down.resume());
     const pending = this.#pending;
     this.#pending = [];
-    if (this.#clientEnded) {
-      if (pending.length === 1) stream.end(pending[0]);
-      else {
-        for (const bytes of pending) stream.write(bytes);
-        stream.end();
+    const bodyDone = this.#clientEnded && pending.length === 0;
+    // The headers and the body read so far go in one write, and so does the
+    // request's end when it comes in the same turn of the event loop (Node's
+    // servers report a small request's end just after its data).
+    connection.hold();
+    let stream: H2ClientStream<UpstreamAnswer>;
+    try {
+      stream = connection.request(encodeHeaderBlock(fields), bodyDone, this);
+      if (!bodyDone) {
+        stream.write(
+          pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending),
+          this.#clientEnded,
+        );
       }
+    } catch (e) {
+      this.fail(Code.Unavailable, `upstream connection failed: ${(e as Error).message}`);
       return;
+    } finally {
+      if (this.#clientEnded) connection.release();
+      else setImmediate(() => connection.release());
     }
-    let flowing = true;
-    for (const bytes of pending) flowing = stream.write(bytes) && flowing;
-    if (flowing) this.#down.resume();
+    this.#upstream = stream;
+    this.#throttle(stream);
+    if (!this.#throttled) this.#down.resume();
   }
 
-  #onResponse(headers: IncomingHttpHeaders): void {
+  onHeaders(block: DecodedBlock<UpstreamAnswer>, endStream: boolean): void {
     if (this.#done) return;
-    this.#status = Number(headers[":status"]);
-    if (headers["grpc-status"] !== undefined) {
-      // Trailers-only: the status is in the headers and the stream ends here.
-      this.#trailers = headers;
+    block.derived ??= {
+      headers: headerObjectOf(block.fields),
+      malformed: hasMalformedField(block.fields),
+    };
+    const { headers, malformed } = block.derived;
+    if (malformed) {
+      this.fail(Code.Internal, "protocol error: malformed response header field");
+      return;
+    }
+    const first = this.#status === 0;
+    if (first) {
+      const status = Number(headers[":status"]);
+      if (status >= 100 && status < 200 && !endStream) return; // informational
+      this.#status = status;
+    }
+    if (endStream) {
+      // Trailers, or a trailers-only answer (the status in the headers).
+      this.#onUpstreamEnd(first || this.#status === 200 ? headers : undefined);
       return;
     }
     // Not a gRPC answer (a proxy's error page): the status comes from the HTTP status at the end.
-    if (this.#status !== 200) return;
+    if (this.#status !== 200 || !first) return;
     const out: OutgoingHttpHeaders = { ":status": 200 };
     if (this.#route.web) {
       out["content-type"] = this.#route.contentType;
@@ -244,18 +316,38 @@ class ProxiedCall implements DownstreamListener {
     this.#down.respond(out, false);
   }
 
-  #onUpstreamData(stream: ClientHttp2Stream, chunk: Buffer): void {
-    if (this.#done || this.#status !== 200) return;
-    this.#proxy.deps.pool.notifyResponseByteRead(stream);
-    const bytes = this.#responseGuard.accept(chunk);
-    if (bytes.length > 0 && !this.#down.write(bytes)) stream.pause();
+  onData(data: Buffer, endStream: boolean): void {
+    const upstream = this.#upstream as H2ClientStream<UpstreamAnswer>;
+    if (this.#done || this.#status !== 200) {
+      upstream.consumed(data.length);
+      if (endStream) this.#onUpstreamEnd(undefined);
+      return;
+    }
+    const bytes = this.#responseGuard.accept(data);
     const violation = this.#responseGuard.violation;
-    if (violation !== undefined) this.fail(violationCode(violation), violation);
+    if (violation !== undefined) {
+      upstream.consumed(data.length);
+      this.fail(violationCode(violation), violation);
+      return;
+    }
+    // Credit goes back once the client took the bytes, so a slow client slows the upstream.
+    if (bytes.length > 0 && !this.#down.write(bytes)) this.#owed += data.length;
+    else upstream.consumed(data.length);
+    if (endStream) this.#onUpstreamEnd(undefined);
   }
 
-  #onUpstreamEnd(): void {
+  onAbort(reason: StreamAbort): void {
+    if (reason.kind === "reset") {
+      const status = statusOfResetStream(reason.code);
+      this.fail(status.code, status.message, false);
+    } else {
+      this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
+    }
+  }
+
+  /** The upstream's response ended; `trailers` are what it ended with, if gRPC. */
+  #onUpstreamEnd(trailers: IncomingHttpHeaders | undefined): void {
     if (this.#done) return;
-    const trailers = this.#trailers;
     if (trailers === undefined || trailers["grpc-status"] === undefined) {
       const status = statusOfUnfinishedResponse(this.#status);
       this.fail(status.code, status.message);
@@ -264,38 +356,20 @@ class ProxiedCall implements DownstreamListener {
     const held = this.#responseGuard.flush();
     if (held.length > 0) this.#down.write(held);
     this.#done = true;
+    // An answer before the whole request: the rest of it is not wanted.
+    this.#upstream?.cancel();
     this.#finish(trailers);
     this.#logDone(Number(trailers["grpc-status"]), trailers["grpc-message"]);
     this.#cleanup();
   }
 
-  #onUpstreamClose(stream: ClientHttp2Stream): void {
-    if (this.#done) return;
-    // Closed without a clean end: reset by the upstream, GOAWAY, connection lost.
-    const error = this.#upstreamError as (Error & { code?: unknown }) | undefined;
-    const rst = stream.rstCode ?? constants.NGHTTP2_INTERNAL_ERROR;
-    if (error !== undefined && isConnectionError(error.code)) {
-      this.fail(Code.Unavailable, `upstream connection failed: ${error.message}`);
-    } else {
-      const status = statusOfResetStream(rst);
-      this.fail(status.code, status.message);
-    }
-  }
-
-  #cancelUpstream(): void {
-    const upstream = this.#upstream;
-    if (upstream !== undefined && !upstream.closed && !upstream.destroyed) {
-      upstream.close(constants.NGHTTP2_CANCEL);
-    }
-  }
-
   // --- ending --------------------------------------------------------------
 
   /** Ends the call with an error the gateway makes, cancelling the upstream stream. */
-  fail(code: Code, message: string): void {
+  fail(code: Code, message: string, cancelUpstream = true): void {
     if (this.#done) return;
     this.#done = true;
-    this.#cancelUpstream();
+    if (cancelUpstream) this.#upstream?.cancel();
     this.#finishWithError(code, message);
     this.#logDone(code, message);
     this.#cleanup();
@@ -340,22 +414,14 @@ class ProxiedCall implements DownstreamListener {
   #cleanup(): void {
     this.#lifetime?.end();
     this.#pending = [];
+    if (this.#throttled) {
+      this.#throttled = false;
+      this.#down.resume();
+    }
     this.#proxy.forget(this);
   }
 
   #logDone(code: number, message: unknown): void {
     logCallDone(this.#proxy.deps.logger, this.#route.method.name, code, message, this.#started);
   }
-}
-
-/** Node error codes that mean the connection to the upstream broke, not the stream. */
-function isConnectionError(code: unknown): boolean {
-  return (
-    typeof code === "string" &&
-    (code.startsWith("E") ||
-      code === "ERR_HTTP2_GOAWAY_SESSION" ||
-      code === "ERR_HTTP2_SESSION_ERROR" ||
-      code === "ERR_HTTP2_INVALID_SESSION" ||
-      code === "ERR_HTTP2_PING_CANCEL")
-  );
 }

@@ -137,7 +137,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Binary gRPC and gRPC-Web are forwarded as bytes; the rest is decoded by Connect.
   const fastPath = new FastPath(Frontend, protocols);
   const proxy = new ByteProxy({
-    pool: upstream.pool,
+    upstream: new URL(upstream.displayUrl),
+    ca: upstream.ca,
     guard,
     cors,
     logger,
@@ -233,6 +234,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       openStreams: stats.openStreams,
       upstreamConnections:
         upstream.pool.connections().length +
+        proxy.pool.size +
         (relay?.connections ?? 0) +
         (webRelay?.upstreamConnections ?? 0),
       relayedConnections: relay?.connections ?? 0,

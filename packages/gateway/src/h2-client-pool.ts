@@ -17,10 +17,11 @@ const streamsPerConnection = 32;
 const idleCheckMs = 30_000;
 
 /**
- * The upstream connections the gRPC-Web relay's calls share: a call takes
- * the first connection with room, and a new one is opened when none has.
- * A connection that fails or receives GOAWAY leaves the pool (its calls
- * are told); later calls go to the others or to a new one.
+ * Upstream connections that calls share (the gRPC-Web relay has one pool,
+ * the byte proxy another): a call takes the first connection with room,
+ * and a new one is opened when none has. A connection that fails or
+ * receives GOAWAY leaves the pool (its calls are told); later calls go to
+ * the others or to a new one.
  */
 export class H2ClientPool<Plan> {
   readonly #connections: H2ClientConnection<Plan>[] = [];

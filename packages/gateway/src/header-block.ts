@@ -192,3 +192,18 @@ export function headerObjectOf(fields: readonly HeaderField[]): IncomingHttpHead
 export function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
+
+/** HTTP/2 field names: lower-case tokens, or pseudo-headers (RFC 9113, section 8.2). */
+const fieldName = /^:?[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** Field values with no control characters but tab (RFC 9110, section 5.5). */
+const fieldValue = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * True when a field could not be written on as it is: a name that is not
+ * a token, or a CR, LF or NUL in a value, which would split an HTTP/1.1
+ * head or a gRPC-Web trailer frame into lines of the sender's choosing,
+ * and which Node's servers refuse to send.
+ */
+export function hasMalformedField(fields: readonly HeaderField[]): boolean {
+  return fields.some(([name, value]) => !fieldName.test(name) || !fieldValue.test(value));
+}

@@ -28,6 +28,7 @@ import {
   type DecodedBlock,
   encodeHeaderBlock,
   type HeaderField,
+  hasMalformedField,
   headerObjectOf,
 } from "./header-block.js";
 import type { RequestHead } from "./http1-request-head.js";
@@ -486,16 +487,11 @@ function errorTrailers(code: Code, message: string): Buffer {
   });
 }
 
-/** HTTP/2 field names: lower-case tokens, or pseudo-headers (RFC 9113, section 8.2). */
-const fieldName = /^:?[!#$%&'*+.^_`|~0-9a-z-]+$/;
-/** Field values with no control characters but tab (RFC 9110, section 5.5). */
-const fieldValue = /^[\t\x20-\x7e\x80-\xff]*$/;
-
 function planResponse(fields: readonly HeaderField[]): ResponsePlan {
   const headers = headerObjectOf(fields);
   const grpcStatus = headers["grpc-status"];
   const plan: ResponsePlan = {
-    malformed: fields.some(([name, value]) => !fieldName.test(name) || !fieldValue.test(value)),
+    malformed: hasMalformedField(fields),
     status: Number(headers[":status"]),
     grpcStatus: typeof grpcStatus === "string" ? grpcStatus : undefined,
     grpcMessage: typeof headers["grpc-message"] === "string" ? headers["grpc-message"] : undefined,

@@ -12,7 +12,7 @@ import {
 } from "./scripted-upstream.js";
 
 describe.each<[string, Protocol]>([
-  ["Node's pool (chunked gRPC-Web)", "grpc-web"],
+  ["the byte proxy's pool (chunked gRPC-Web, through Node's HTTP/1.1 server)", "grpc-web"],
   ["the gRPC-Web relay's pool (fetch)", "grpc-web-fetch"],
 ])("%s", (_, protocol) => {
   let flame: FakeFlame;
