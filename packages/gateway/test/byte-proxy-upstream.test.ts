@@ -112,6 +112,8 @@ async function startRawUpstream(
   const upstream = await startScriptedUpstream({
     credit: options.streamCredit !== false,
     onFrame(connection, frame) {
+      // Its small writes go at once (Nagle would hold each answer for the gateway's delayed ACK).
+      connection.socket.setNoDelay(true);
       const isData = frame.type === FrameType.data;
       if (options.streamCredit === false && isData && frame.payload.length > 0) {
         connection.write(windowUpdateFrame(0, frame.payload.length));
@@ -455,6 +457,14 @@ describe.each(paths)("over $name, the byte proxy's upstream", ({ protocol }) => 
         "upstream stream closed with error code ENHANCE_YOUR_CALM (0xb)",
       ],
       [
+        // Unprocessed, and safe to send again: this proxy does not (the relay does).
+        "REFUSED_STREAM before the headers",
+        H2Error.refusedStream,
+        false,
+        Code.Unavailable,
+        "upstream connection failed: the upstream refused the stream (REFUSED_STREAM)",
+      ],
+      [
         "INTERNAL_ERROR after the headers and a message",
         H2Error.internalError,
         true,
@@ -480,9 +490,10 @@ describe.each(paths)("over $name, the byte proxy's upstream", ({ protocol }) => 
         expect(err.rawMessage).toBe(message);
         expect((await client.getTask({ sessionId: "s", taskId: "ok" })).metadata?.id).toBe("raw");
         expect(upstream.connections.length).toBe(1);
-        // A reset stream is over: the proxy does not reset it back, nor keep it.
+        // A reset stream is over: the proxy does not reset it back, send it again, nor keep it.
         const { connection, id } = upstream.first;
         expect(connection.received(FrameType.rstStream, id)).toEqual([]);
+        expect(connection.frames.filter((f) => f.type === FrameType.headers).length).toBe(2);
         expect(openUpstreamStreams(proxyOf(spy))).toBe(0);
       },
     );
