@@ -39,6 +39,8 @@ export interface ListeningServer {
 
 /** The client preface every HTTP/2 connection without TLS starts with. */
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n");
+/** How long closing waits for HTTP/2 sessions to end their streams before cutting them. */
+const sessionCloseGraceMs = 1_000;
 
 /**
  * Serves HTTP/1.1 and HTTP/2 on one port. With TLS, ALPN chooses. Without
@@ -117,9 +119,24 @@ export async function listen(
     close() {
       closing ??= new Promise<void>((resolve) => {
         outer.close(() => resolve());
-        for (const session of sessions) session.close();
         for (const close of closers) close();
-        for (const socket of sockets) socket.destroy();
+        // Each HTTP/2 session first sends what it still has (the status of
+        // every call the gateway ended as it closes, then GOAWAY) and closes
+        // once its streams are done; what is left after that, or after a
+        // grace period for a client that keeps a stream open, is cut.
+        const sessionsClosed = [...sessions].map(
+          (session) =>
+            new Promise<void>((done) => {
+              session.once("close", done);
+              session.close();
+            }),
+        );
+        const cut = () => {
+          clearTimeout(grace);
+          for (const socket of sockets) socket.destroy();
+        };
+        const grace = setTimeout(cut, sessionCloseGraceMs);
+        void Promise.all(sessionsClosed).then(cut);
       });
       return closing;
     },

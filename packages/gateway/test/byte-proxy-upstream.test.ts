@@ -296,14 +296,10 @@ describe.each(paths)("over $name, the byte proxy's upstream", ({ protocol }) => 
       const closing = gw.close();
       const err = await rejection(iterator.next());
       await closing;
-      // Over HTTP/1.1 the status gets out before the server closes the socket.
-      // Over HTTP/2 it does not (yet): the server destroys the connection in the
-      // same turn, before Node's session writes the status, and the client sees
-      // the stream reset instead. (server.ts/gateway.ts, not the byte proxy.)
-      if (protocol === "grpc-web") {
-        expect(err.code).toBe(Code.Unavailable);
-        expect(err.rawMessage).toBe("the gateway is closing");
-      }
+      // Over HTTP/2 too: the server lets Node's session write the status
+      // before it destroys the connection.
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toBe("the gateway is closing");
       await eventually(
         () => flame.streamsCancelled === cancelled + 1,
         "the upstream to see the stream cancelled",
