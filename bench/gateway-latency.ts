@@ -12,11 +12,12 @@
 //   gRPC-Web itself, so the direct side needs no gateway.
 // Beside them, for scale: gRPC-Web over HTTP/2 (connect-node's gRPC-Web
 // client over h2c, as browsers speak it to an https:// gateway, which takes
-// Node's HTTP/2 server), a second gateway started with both relays off
-// (Node's servers and HTTP/2 client), and a TCP pipe in Node (bench/tcp-pipe.ts),
-// a hop that does nothing, which is the least any proxy adds on a path. When
-// nginx is installed, its grpc_pass (a native HTTP/2 proxy, no gRPC-Web)
-// stands in the same place for gRPC: the cost of a hop that is not Node.
+// Node's HTTP/2 server and the byte path), a second gateway started with
+// both relays off (Node's servers and the byte path), and a TCP pipe in Node
+// (bench/tcp-pipe.ts), a hop that does nothing, which is the least any proxy
+// adds on a path. When nginx is installed, its grpc_pass (a native HTTP/2
+// proxy, no gRPC-Web) stands in the same place for gRPC: the cost of a hop
+// that is not Node.
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -202,19 +203,19 @@ export const gatewayLatency: BenchCase = {
       rows.push(
         p50Row(
           "gRPC, relays off",
-          "gRPC p50 with --no-grpc-relay (Node's HTTP/2 server and client)",
+          "gRPC p50 with --no-grpc-relay (Node's HTTP/2 server, the byte path)",
           grpcUnrelayed,
           grpcDirect,
         ),
         p50Row(
           "gRPC-Web over HTTP/2",
-          "gRPC-Web over HTTP/2 p50 (connect-node, h2c; Node's HTTP/2 server, no relay)",
+          "gRPC-Web over HTTP/2 p50 (connect-node, h2c; Node's HTTP/2 server, the byte path)",
           webH2Gateway,
           webH2Direct,
         ),
         p50Row(
           "gRPC-Web, relays off",
-          "gRPC-Web p50 with --no-grpc-web-relay (Node's HTTP/1.1 server, HTTP/2 client)",
+          "gRPC-Web p50 with --no-grpc-web-relay (Node's HTTP/1.1 server, the byte path)",
           webUnrelayed,
           webDirect,
         ),
