@@ -98,6 +98,8 @@ interface UpstreamAnswer {
 
 /** Request bytes waiting for upstream window before the client is paused. */
 const maxQueuedRequestBytes = 256 * 1024;
+/** Times a call the upstream left unprocessed is sent again, each time on a connection that takes it. */
+const maxResends = 2;
 
 class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer> {
   readonly #proxy: ByteProxy;
@@ -110,6 +112,12 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
   #opening = false;
   /** Request bytes that arrived before the upstream stream existed. */
   #pending: Buffer[] = [];
+  /**
+   * Request bytes sent upstream, kept until the response begins: if the
+   * upstream turns the stream away unprocessed, the call is sent again.
+   */
+  #sent: Buffer[] = [];
+  #resends = 0;
   #clientEnded = false;
   #done = false;
   #lifetime: CallLifetime | undefined;
@@ -173,6 +181,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     const held = this.#requestGuard.flush();
     const upstream = this.#upstream;
     if (upstream !== undefined) {
+      this.#keep(held);
       upstream.write(held, true);
       this.#throttle(upstream);
     } else {
@@ -205,9 +214,15 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     if (upstream === undefined) {
       this.#pending.push(bytes);
     } else {
+      this.#keep(bytes);
       upstream.write(bytes, false);
       this.#throttle(upstream);
     }
+  }
+
+  /** Keeps request bytes that went upstream while a resend may still need them. */
+  #keep(bytes: Buffer): void {
+    if (this.#status === 0 && bytes.length > 0) this.#sent.push(bytes);
   }
 
   /** Pauses the client while request bytes wait for the upstream's window. */
@@ -215,10 +230,14 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     if (this.#throttled || upstream.queuedBytes <= maxQueuedRequestBytes) return;
     this.#throttled = true;
     this.#down.pause();
-    upstream.whenFlushed(() => {
-      this.#throttled = false;
-      this.#down.resume();
-    });
+    upstream.whenFlushed(() => this.#unthrottle());
+  }
+
+  /** Lets the client be read again: the bytes went out, or the stream they waited for is gone. */
+  #unthrottle(): void {
+    if (!this.#throttled) return;
+    this.#throttled = false;
+    this.#down.resume();
   }
 
   // --- upstream side -------------------------------------------------------
@@ -263,10 +282,9 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     try {
       stream = connection.request(encodeHeaderBlock(fields), bodyDone, this);
       if (!bodyDone) {
-        stream.write(
-          pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending),
-          this.#clientEnded,
-        );
+        const bytes = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
+        this.#keep(bytes);
+        stream.write(bytes, this.#clientEnded);
       }
     } catch (e) {
       this.fail(Code.Unavailable, `upstream connection failed: ${(e as Error).message}`);
@@ -296,6 +314,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
       const status = Number(headers[":status"]);
       if (status >= 100 && status < 200 && !endStream) return; // informational
       this.#status = status;
+      this.#sent = []; // the upstream took the call: it is not sent again
     }
     if (endStream) {
       // Trailers, or a trailers-only answer (the status in the headers).
@@ -337,12 +356,36 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
   }
 
   onAbort(reason: StreamAbort): void {
+    if (reason.kind === "unprocessed" && this.#resendable()) {
+      this.#resend();
+      return;
+    }
     if (reason.kind === "reset") {
       const status = statusOfResetStream(reason.code);
       this.fail(status.code, status.message, false);
     } else {
       this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
     }
+  }
+  #resendable(): boolean {
+    return !this.#done && this.#status === 0 && this.#resends < maxResends;
+  }
+
+  /**
+   * Sends the call again from the start, on a connection the pool chooses
+   * anew: the upstream said it never acted on it (RFC 9113, section 8.7).
+   */
+  #resend(): void {
+    this.#resends++;
+    this.#proxy.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
+      method: this.#route.method.name,
+    });
+    this.#upstream = undefined;
+    this.#unthrottle();
+    // What was sent, then what had not been sent yet, in order.
+    this.#pending = [...this.#sent, ...this.#pending];
+    this.#sent = [];
+    this.#open();
   }
 
   /** The upstream's response ended; `trailers` are what it ended with, if gRPC. */
@@ -414,10 +457,8 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
   #cleanup(): void {
     this.#lifetime?.end();
     this.#pending = [];
-    if (this.#throttled) {
-      this.#throttled = false;
-      this.#down.resume();
-    }
+    this.#sent = [];
+    this.#unthrottle();
     this.#proxy.forget(this);
   }
 

@@ -453,14 +453,6 @@ describe.each(paths)("over $name, the byte proxy's upstream", ({ protocol }) => 
         "upstream stream closed with error code ENHANCE_YOUR_CALM (0xb)",
       ],
       [
-        // Unprocessed, and safe to send again: this proxy does not (the relay does).
-        "REFUSED_STREAM before the headers",
-        H2Error.refusedStream,
-        false,
-        Code.Unavailable,
-        "upstream connection failed: the upstream refused the stream (REFUSED_STREAM)",
-      ],
-      [
         "INTERNAL_ERROR after the headers and a message",
         H2Error.internalError,
         true,
@@ -494,25 +486,43 @@ describe.each(paths)("over $name, the byte proxy's upstream", ({ protocol }) => 
       },
     );
 
-    it("ends a call the upstream left unprocessed (GOAWAY) with Unavailable, without sending it again", async () => {
+    it("sends again a call the upstream refused unprocessed (REFUSED_STREAM), on the same connection", async () => {
+      const spy = spyOnBytePath();
+      const upstream = await startRawUpstream((c, id) =>
+        c.write(rstStreamFrame(id, H2Error.refusedStream)),
+      );
+      const gw = await byteGateway(upstream.url);
+      const client = clientFor(protocol, gw.url);
+      expect((await client.getTask({ sessionId: "s", taskId: "refused" })).metadata?.id).toBe(
+        "raw",
+      );
+      expect(spy).toHaveBeenCalledTimes(1);
+      // The connection still takes streams: the call went again on it, whole.
+      expect(upstream.connections.length).toBe(1);
+      const { connection } = upstream.first;
+      expect(connection.frames.filter((f) => f.type === FrameType.headers).length).toBe(2);
+      const bodies = connection.frames
+        .filter((f) => f.type === FrameType.data && f.payload.length > 0)
+        .map((f) => f.payload.toString("hex"));
+      expect(bodies.length).toBe(2);
+      expect(bodies[1]).toBe(bodies[0]);
+      expect(openUpstreamStreams(proxyOf(spy))).toBe(0);
+    });
+
+    it("sends again, on a new connection, a call the upstream left unprocessed (GOAWAY)", async () => {
       const spy = spyOnBytePath();
       const upstream = await startRawUpstream((c) => c.write(goawayFrame(0, H2Error.noError)));
       const gw = await byteGateway(upstream.url);
       const client = clientFor(protocol, gw.url);
-      const err = await rejection(client.getTask({ sessionId: "s", taskId: "goaway" }));
-      expect(err.code).toBe(Code.Unavailable);
-      expect(err.rawMessage).toBe(
-        "upstream connection failed: the upstream sent GOAWAY (code 0x0)",
-      );
-      // The next call goes on a new connection; the first request was sent once only.
-      expect((await client.getTask({ sessionId: "s", taskId: "ok" })).metadata?.id).toBe("raw");
+      expect((await client.getTask({ sessionId: "s", taskId: "goaway" })).metadata?.id).toBe("raw");
+      expect(spy).toHaveBeenCalledTimes(1);
+      // Once on each connection: the one that said GOAWAY, then a new one.
       expect(upstream.connections.length).toBe(2);
       expect(
         upstream.connections.map(
           (c) => c.frames.filter((f) => f.type === FrameType.headers).length,
         ),
       ).toEqual([1, 1]);
-      expect(spy).toHaveBeenCalledTimes(2);
       // The connection that said GOAWAY leaves the pool (and the count).
       await eventually(
         () => gw.stats().upstreamConnections === 1,

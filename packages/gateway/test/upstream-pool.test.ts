@@ -84,13 +84,18 @@ describe("the gRPC-Web relay's pool", () => {
       await flame.close();
     }
   });
+});
 
+describe.each<[string, Protocol]>([
+  ["the gRPC-Web relay (fetch over HTTP/1.1)", "grpc-web-fetch"],
+  ["the byte proxy (gRPC-Web over HTTP/2)", "grpc-web-h2"],
+])("%s, when the upstream leaves calls unprocessed", (_, protocol) => {
   it("takes new calls to a new connection after GOAWAY, and sends again a call it left unprocessed", async () => {
     // Connection 4 answers only once two calls are on it, then names the first as its last.
     const upstream = await startGoawayUpstream((n) => (n === 4 ? "answer-first-of-two" : "answer"));
     const gateway = await startGateway({ upstream: upstream.url });
     try {
-      const client = clientFor("grpc-web-fetch", gateway.url);
+      const client = clientFor(protocol, gateway.url);
       // Each connection answers one call, then says GOAWAY: three calls, three connections.
       for (const id of ["a", "b", "c"]) {
         const task = await client.getTask({ sessionId: "s", taskId: id });
@@ -109,7 +114,7 @@ describe("the gRPC-Web relay's pool", () => {
       // Connections that said GOAWAY are closed once their calls are over.
       await eventually(
         () => gateway.stats().upstreamConnections === 0,
-        "the relay to close the connections that said GOAWAY",
+        "the connections that said GOAWAY to be closed",
       );
     } finally {
       await gateway.close();
@@ -121,7 +126,7 @@ describe("the gRPC-Web relay's pool", () => {
     const upstream = await startGoawayUpstream(() => "refuse-first");
     const gateway = await startGateway({ upstream: upstream.url });
     try {
-      const task = await clientFor("grpc-web-fetch", gateway.url).getTask({
+      const task = await clientFor(protocol, gateway.url).getTask({
         sessionId: "s",
         taskId: "r",
       });
@@ -139,7 +144,7 @@ describe("the gRPC-Web relay's pool", () => {
     const upstream = await startGoawayUpstream(() => "goaway-before");
     const gateway = await startGateway({ upstream: upstream.url });
     try {
-      const err = await clientFor("grpc-web-fetch", gateway.url)
+      const err = await clientFor(protocol, gateway.url)
         .getTask({ sessionId: "s", taskId: "never" })
         .then(
           () => undefined,
