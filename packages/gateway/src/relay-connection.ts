@@ -14,7 +14,7 @@ import {
   violationCode,
 } from "./frame-size-guard.js";
 import type { GrpcRelayDeps } from "./grpc-relay.js";
-import { codeFromRstCode, encodeGrpcMessage, parseGrpcTimeout } from "./grpc-status.js";
+import { encodeGrpcMessage, parseGrpcTimeout, statusOfResetStream } from "./grpc-status.js";
 import {
   blockBytes,
   clientPreface,
@@ -491,11 +491,8 @@ export class RelayConnection {
       this.#forgetIfDone(stream);
       return;
     }
-    const [code, message] =
-      rst === H2Error.noError
-        ? [Code.Unavailable, "upstream stream closed before its status"]
-        : [codeFromRstCode(rst), `upstream stream closed with error code 0x${rst.toString(16)}`];
-    this.#fail(stream, code, message, false);
+    const status = statusOfResetStream(rst);
+    this.#fail(stream, status.code, status.message, false);
   }
 
   // --- answers the gateway makes -------------------------------------------

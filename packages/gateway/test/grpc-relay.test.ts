@@ -800,6 +800,41 @@ describe("an upstream that breaks HTTP/2", () => {
   });
 });
 
+describe("an upstream that resets a relayed call", () => {
+  it.each<[string, number, Code, string]>([
+    ["NO_ERROR", 0x0, Code.Unavailable, "upstream stream closed before its status"],
+    ["CANCEL", 0x8, Code.Canceled, "upstream stream closed with error code CANCEL (0x8)"],
+    [
+      "ENHANCE_YOUR_CALM",
+      0xb,
+      Code.ResourceExhausted,
+      "upstream stream closed with error code ENHANCE_YOUR_CALM (0xb)",
+    ],
+  ])("ends it with the status the other paths give (%s)", async (_, rstCode, code, message) => {
+    const resetting = await startScriptedUpstream({
+      onFrame(connection, frame) {
+        if (frame.type === FrameType.headers) {
+          const payload = Buffer.alloc(4);
+          payload.writeUInt32BE(rstCode);
+          connection.write(encodeFrame(FrameType.rstStream, 0, frame.streamId, payload));
+        }
+      },
+    });
+    const gw = await startGateway({ upstream: resetting.url });
+    try {
+      const err = await rejection(
+        clientFor("grpc", gw.url).getTask({ sessionId: "s", taskId: "1" }),
+      );
+      expect(gw.stats().relayedConnections).toBe(1);
+      expect(err.code).toBe(code);
+      expect(err.rawMessage).toBe(message);
+    } finally {
+      await gw.close();
+      await resetting.close();
+    }
+  });
+});
+
 describe("an upstream that closes before it says anything", () => {
   it("still gets the client a server preface and Unavailable, upstream connection failed", async () => {
     // Accepts the relay's connection, reads the first request, then hangs up
