@@ -187,6 +187,14 @@ function kindOfResultMessage(message: string): FlameErrorKind {
   return "invalid-config";
 }
 
+/** A reply the client cannot use: the server broke the contract (kind "internal"). */
+export function replyError(method: string, problem: string): FlameError {
+  return new FlameError(`${method} failed (internal error): ${problem}`, {
+    kind: "internal",
+    method,
+  });
+}
+
 /** An error found before anything was sent (bad arguments, bad strings). */
 export function inputError(message: string, method?: string): FlameError {
   return new FlameError(method ? `${method}: ${message}` : message, {

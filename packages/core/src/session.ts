@@ -4,7 +4,7 @@ import { runAll, runMany } from "./bulk.js";
 import type { CallOptions } from "./call-options.js";
 import type { TaskCodec } from "./codec.js";
 import { bytesCodec } from "./codec.js";
-import { FlameError } from "./errors.js";
+import { FlameError, replyError } from "./errors.js";
 import type { Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
 import { SessionState, TaskState } from "./gen/flame/v1/types_pb.js";
 import { followTask } from "./internal/follow-task.js";
@@ -115,7 +115,10 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
       scope === undefined ? options : { scope, headers },
       false,
     );
-    return toTask(message);
+    const task = toTask(message, { sessionId: this.id });
+    // Without its id the task could never be watched, read or cancelled.
+    if (task.id === "") throw replyError("CreateTask", "the reply carried no task id");
+    return task;
   }
 
   /** One task; FlameError "not-found" if there is none with this id. */
@@ -126,7 +129,7 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
       options,
       true,
     );
-    return toTask(message);
+    return toTask(message, { id, sessionId: this.id });
   }
 
   /** Every task of the session (ListTask streams them; collected here). */
@@ -136,7 +139,7 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
       async (o) => {
         const tasks: Task[] = [];
         for await (const m of this.rpc.client.listTask({ sessionId: this.id }, o)) {
-          tasks.push(toTask(m));
+          tasks.push(toTask(m, { sessionId: this.id }));
         }
         return tasks;
       },

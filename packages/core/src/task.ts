@@ -45,11 +45,18 @@ export function msToDate(ms: bigint): Date {
   return new Date(Number(ms));
 }
 
-export function toTask(message: TaskMessage): Task {
+/**
+ * A task from its message. `known` fills in what the caller asked about
+ * (the task's id and session) when the reply leaves it out.
+ */
+export function toTask(
+  message: TaskMessage,
+  known: { id?: string; sessionId?: string } = {},
+): Task {
   const status = message.status;
   const task: Task = {
-    id: message.metadata?.id ?? "",
-    sessionId: message.spec?.sessionId ?? "",
+    id: message.metadata?.id || (known.id ?? ""),
+    sessionId: message.spec?.sessionId || (known.sessionId ?? ""),
     state: status?.state ?? TaskState.Pending,
     creationTime: msToDate(status?.creationTime ?? 0n),
     events: (status?.events ?? []).map((e) => {

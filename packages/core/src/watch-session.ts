@@ -109,7 +109,9 @@ async function run(
       "ListTask",
       async (o) => {
         const rows: Task[] = [];
-        for await (const m of rpc.client.listTask({ sessionId }, o)) rows.push(toTask(m));
+        for await (const m of rpc.client.listTask({ sessionId }, o)) {
+          rows.push(toTask(m, { sessionId }));
+        }
         return rows;
       },
       call,

@@ -220,6 +220,52 @@ describe("watchTask de-duplication and resume (scripted server)", () => {
   });
 });
 
+describe("replies that leave out the task's metadata", () => {
+  /** A task as a server might send it without metadata: state and spec only. */
+  const bare = (state: TaskState) => create(TaskSchema, { status: { state, creationTime: 1n } });
+
+  it('CreateTask without a task id is an internal FlameError, not a task with id ""', async () => {
+    const c = new Connection(
+      createRouterTransport(({ service }) =>
+        service(Frontend, {
+          getSession: () => session("s"),
+          createTask: () => bare(TaskState.Pending),
+        }),
+      ),
+    );
+    const s = await c.getSession("s");
+    const err = await s.createTask(new Uint8Array([1])).catch((e: unknown) => e);
+    expect(FlameError.is(err, "internal")).toBe(true);
+    expect((err as FlameError).method).toBe("CreateTask");
+    expect((err as FlameError).message).toBe(
+      "CreateTask failed (internal error): the reply carried no task id",
+    );
+  });
+
+  it("GetTask and watchTask fill in the ids they asked about", async () => {
+    const c = new Connection(
+      createRouterTransport(({ service }) =>
+        service(Frontend, {
+          getSession: () => session("s"),
+          getTask: () => bare(TaskState.Running),
+          async *watchTask() {
+            yield bare(TaskState.Running);
+            yield bare(TaskState.Succeed);
+          },
+        }),
+      ),
+    );
+    const s = await c.getSession("s");
+    const got = await s.getTask("t-7");
+    expect([got.id, got.sessionId]).toEqual(["t-7", "s"]);
+    const watched = await lastValueFrom(s.watchTask("t-7").pipe(toArray()));
+    expect(watched.map((t) => [t.id, t.sessionId, TaskState[t.state]])).toEqual([
+      ["t-7", "s", "Running"],
+      ["t-7", "s", "Succeed"],
+    ]);
+  });
+});
+
 describe("Connection.close", () => {
   it("calls onClose once and fails later calls with a clear FlameError", async () => {
     const onClose = vi.fn();

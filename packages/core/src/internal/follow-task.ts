@@ -105,13 +105,13 @@ export async function followTask(
           });
         method = "WatchTask";
         if (current !== undefined) {
-          gate.offer(toTask(current));
+          gate.offer(toTask(current, { id: taskId, sessionId }));
           if (gate.terminal) break;
         }
       }
       let r = await first;
       for (; !r.done; r = await iterator.next()) {
-        gate.offer(toTask(r.value));
+        gate.offer(toTask(r.value, { id: taskId, sessionId }));
         if (gate.terminal) break;
       }
       streamOver = true;

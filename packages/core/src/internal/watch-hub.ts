@@ -334,7 +334,7 @@ class SessionPoll {
       if (!advances(watch.progress, progress)) continue;
       watch.progress = progress;
       this.changed = true;
-      task ??= toTask(row);
+      task ??= toTask(row, { sessionId: this.sessionId });
       watch.deliver(task);
     }
   }
@@ -367,7 +367,9 @@ class SessionPoll {
       .then(
         (message) => {
           watch.confirming = false;
-          if (!watch.gone) watch.offer(toTask(message));
+          if (!watch.gone) {
+            watch.offer(toTask(message, { id: watch.taskId, sessionId: this.sessionId }));
+          }
         },
         (err: unknown) => {
           watch.confirming = false;
