@@ -21,12 +21,7 @@ import {
   statusOfUnfinishedResponse,
 } from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
-import type {
-  H2ClientConnection,
-  H2ClientStream,
-  H2StreamListener,
-  StreamAbort,
-} from "./h2-client-connection.js";
+import type { StreamAbort } from "./h2-client-connection.js";
 import { H2ClientPool } from "./h2-client-pool.js";
 import {
   type DecodedBlock,
@@ -35,6 +30,7 @@ import {
   headerObjectOf,
 } from "./header-block.js";
 import type { GatewayLogger } from "./logger.js";
+import { UpstreamRequest, type UpstreamRequestOwner } from "./upstream-request.js";
 
 export interface ByteProxyDeps {
   /** `http://host:port` or `https://host:port`. */
@@ -96,35 +92,20 @@ interface UpstreamAnswer {
   malformed: boolean;
 }
 
-/** Request bytes waiting for upstream window before the client is paused. */
-const maxQueuedRequestBytes = 256 * 1024;
-/** Times a call the upstream left unprocessed is sent again, each time on a connection that takes it. */
-const maxResends = 2;
-
-class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer> {
+class ProxiedCall implements DownstreamListener, UpstreamRequestOwner<UpstreamAnswer> {
   readonly #proxy: ByteProxy;
   readonly #route: FastPathRoute;
   readonly #down: Downstream;
   readonly #requestGuard: FrameSizeGuard;
   readonly #responseGuard: FrameSizeGuard;
   readonly #started = Date.now();
-  #upstream: H2ClientStream<UpstreamAnswer> | undefined;
-  #opening = false;
-  /** Request bytes that arrived before the upstream stream existed. */
-  #pending: Buffer[] = [];
-  /**
-   * Request bytes sent upstream, kept until the response begins: if the
-   * upstream turns the stream away unprocessed, the call is sent again.
-   */
-  #sent: Buffer[] = [];
-  #resends = 0;
-  #clientEnded = false;
+  readonly #upstream: UpstreamRequest<UpstreamAnswer>;
   #done = false;
   #lifetime: CallLifetime | undefined;
   /** HTTP status of the upstream response (0 until it comes); not 200 means no gRPC answer. */
   #status = 0;
-  /** The client is paused until the stream's queued request bytes go out. */
-  #throttled = false;
+  /** Pauses of the client's side in force (the upstream request's). */
+  #pauses = 0;
   /** Response bytes written while the client was not keeping up, owed to the upstream's window. */
   #owed = 0;
 
@@ -135,6 +116,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     const max = proxy.deps.maxMessageBytes;
     this.#requestGuard = new FrameSizeGuard(max, requestFrameFlags);
     this.#responseGuard = new FrameSizeGuard(max, responseFrameFlags);
+    this.#upstream = new UpstreamRequest<UpstreamAnswer>(() => proxy.pool.connection(), this);
   }
 
   start(): void {
@@ -168,33 +150,22 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
       this.fail(violationCode(violation), violation);
       return;
     }
-    if (bytes.length > 0) this.#send(bytes);
+    this.#upstream.write(bytes, false);
     // The first frame header has passed the size check: now the call may go upstream.
-    if (this.#upstream === undefined && !this.#opening && this.#requestGuard.frames > 0) {
-      this.#open();
-    }
+    if (this.#requestGuard.frames > 0) this.#upstream.open();
   }
 
   onClientEnd(): void {
     if (this.#done) return;
-    this.#clientEnded = true;
-    const held = this.#requestGuard.flush();
-    const upstream = this.#upstream;
-    if (upstream !== undefined) {
-      this.#keep(held);
-      upstream.write(held, true);
-      this.#throttle(upstream);
-    } else {
-      if (held.length > 0) this.#pending.push(held);
-      if (!this.#opening) this.#open();
-    }
+    this.#upstream.write(this.#requestGuard.flush(), true);
+    this.#upstream.open();
   }
 
   onClientClose(): void {
     if (this.#done) return;
     // The client reset the stream or went away before the response ended.
     this.#done = true;
-    this.#upstream?.cancel();
+    this.#upstream.cancel();
     this.#proxy.deps.logger.debug?.("client cancelled", {
       method: this.#route.method.name,
       ms: Date.now() - this.#started,
@@ -206,63 +177,12 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     // The client took what it was sent: the upstream may send more.
     const owed = this.#owed;
     this.#owed = 0;
-    this.#upstream?.consumed(owed);
-  }
-
-  #send(bytes: Buffer): void {
-    const upstream = this.#upstream;
-    if (upstream === undefined) {
-      this.#pending.push(bytes);
-    } else {
-      this.#keep(bytes);
-      upstream.write(bytes, false);
-      this.#throttle(upstream);
-    }
-  }
-
-  /** Keeps request bytes that went upstream while a resend may still need them. */
-  #keep(bytes: Buffer): void {
-    if (this.#status === 0 && bytes.length > 0) this.#sent.push(bytes);
-  }
-
-  /** Pauses the client while request bytes wait for the upstream's window. */
-  #throttle(upstream: H2ClientStream<UpstreamAnswer>): void {
-    if (this.#throttled || upstream.queuedBytes <= maxQueuedRequestBytes) return;
-    this.#throttled = true;
-    this.#down.pause();
-    upstream.whenFlushed(() => this.#unthrottle());
-  }
-
-  /** Lets the client be read again: the bytes went out, or the stream they waited for is gone. */
-  #unthrottle(): void {
-    if (!this.#throttled) return;
-    this.#throttled = false;
-    this.#down.resume();
+    this.#upstream.consumed(owed);
   }
 
   // --- upstream side -------------------------------------------------------
 
-  #open(): void {
-    this.#opening = true;
-    // The body waits in the client's stream, not here, until the upstream stream is open.
-    this.#down.pause();
-    const connection = this.#proxy.pool.connection();
-    if (connection instanceof Promise) {
-      connection.then(
-        (c) => this.#attach(c),
-        (e: unknown) => {
-          const message = e instanceof Error ? e.message : String(e);
-          this.fail(Code.Unavailable, `upstream unreachable: ${message}`);
-        },
-      );
-    } else {
-      this.#attach(connection);
-    }
-  }
-
-  #attach(connection: H2ClientConnection<UpstreamAnswer>): void {
-    this.#opening = false;
-    if (this.#done) return;
+  headerBlock(): Buffer {
     const deps = this.#proxy.deps;
     const { web, contentType } = this.#route;
     const fields = upstreamRequestFields(this.#down.headers, {
@@ -271,31 +191,19 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
       contentType: web ? upstreamContentTypeForWeb(contentType) : contentType,
       dropAuthorization: deps.guard.consumesAuthorization,
     });
-    const pending = this.#pending;
-    this.#pending = [];
-    const bodyDone = this.#clientEnded && pending.length === 0;
-    // The headers and the body read so far go in one write, and so does the
-    // request's end when it comes in the same turn of the event loop (Node's
-    // servers report a small request's end just after its data).
-    connection.hold();
-    let stream: H2ClientStream<UpstreamAnswer>;
-    try {
-      stream = connection.request(encodeHeaderBlock(fields), bodyDone, this);
-      if (!bodyDone) {
-        const bytes = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
-        this.#keep(bytes);
-        stream.write(bytes, this.#clientEnded);
-      }
-    } catch (e) {
-      this.fail(Code.Unavailable, `upstream connection failed: ${(e as Error).message}`);
-      return;
-    } finally {
-      if (this.#clientEnded) connection.release();
-      else setImmediate(() => connection.release());
-    }
-    this.#upstream = stream;
-    this.#throttle(stream);
-    if (!this.#throttled) this.#down.resume();
+    return encodeHeaderBlock(fields);
+  }
+
+  pauseClient(): void {
+    if (this.#pauses++ === 0) this.#down.pause();
+  }
+
+  resumeClient(): void {
+    if (--this.#pauses === 0) this.#down.resume();
+  }
+
+  unavailable(message: string): void {
+    this.fail(Code.Unavailable, message, false);
   }
 
   onHeaders(block: DecodedBlock<UpstreamAnswer>, endStream: boolean): void {
@@ -314,7 +222,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
       const status = Number(headers[":status"]);
       if (status >= 100 && status < 200 && !endStream) return; // informational
       this.#status = status;
-      this.#sent = []; // the upstream took the call: it is not sent again
+      this.#upstream.answered();
     }
     if (endStream) {
       // Trailers, or a trailers-only answer (the status in the headers).
@@ -336,7 +244,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
   }
 
   onData(data: Buffer, endStream: boolean): void {
-    const upstream = this.#upstream as H2ClientStream<UpstreamAnswer>;
+    const upstream = this.#upstream;
     if (this.#done || this.#status !== 200) {
       upstream.consumed(data.length);
       if (endStream) this.#onUpstreamEnd(undefined);
@@ -356,8 +264,10 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
   }
 
   onAbort(reason: StreamAbort): void {
-    if (reason.kind === "unprocessed" && this.#resendable()) {
-      this.#resend();
+    if (reason.kind === "unprocessed" && !this.#done && this.#upstream.resend()) {
+      this.#proxy.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
+        method: this.#route.method.name,
+      });
       return;
     }
     if (reason.kind === "reset") {
@@ -366,26 +276,6 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     } else {
       this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
     }
-  }
-  #resendable(): boolean {
-    return !this.#done && this.#status === 0 && this.#resends < maxResends;
-  }
-
-  /**
-   * Sends the call again from the start, on a connection the pool chooses
-   * anew: the upstream said it never acted on it (RFC 9113, section 8.7).
-   */
-  #resend(): void {
-    this.#resends++;
-    this.#proxy.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
-      method: this.#route.method.name,
-    });
-    this.#upstream = undefined;
-    this.#unthrottle();
-    // What was sent, then what had not been sent yet, in order.
-    this.#pending = [...this.#sent, ...this.#pending];
-    this.#sent = [];
-    this.#open();
   }
 
   /** The upstream's response ended; `trailers` are what it ended with, if gRPC. */
@@ -400,7 +290,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
     if (held.length > 0) this.#down.write(held);
     this.#done = true;
     // An answer before the whole request: the rest of it is not wanted.
-    this.#upstream?.cancel();
+    this.#upstream.cancel();
     this.#finish(trailers);
     this.#logDone(Number(trailers["grpc-status"]), trailers["grpc-message"]);
     this.#cleanup();
@@ -412,7 +302,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
   fail(code: Code, message: string, cancelUpstream = true): void {
     if (this.#done) return;
     this.#done = true;
-    if (cancelUpstream) this.#upstream?.cancel();
+    if (cancelUpstream) this.#upstream.cancel();
     this.#finishWithError(code, message);
     this.#logDone(code, message);
     this.#cleanup();
@@ -456,9 +346,7 @@ class ProxiedCall implements DownstreamListener, H2StreamListener<UpstreamAnswer
 
   #cleanup(): void {
     this.#lifetime?.end();
-    this.#pending = [];
-    this.#sent = [];
-    this.#unthrottle();
+    this.#upstream.close();
     this.#proxy.forget(this);
   }
 

@@ -18,12 +18,7 @@ import {
   statusOfUnfinishedResponse,
 } from "./grpc-status.js";
 import { encodeTrailerFrame, headerLines, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
-import type {
-  H2ClientConnection,
-  H2ClientStream,
-  H2StreamListener,
-  StreamAbort,
-} from "./h2-client-connection.js";
+import type { H2ClientConnection, StreamAbort } from "./h2-client-connection.js";
 import {
   type DecodedBlock,
   encodeHeaderBlock,
@@ -32,6 +27,7 @@ import {
   headerObjectOf,
 } from "./header-block.js";
 import type { RequestHead } from "./http1-request-head.js";
+import { UpstreamRequest, type UpstreamRequestOwner } from "./upstream-request.js";
 import type { GrpcWebRelayDeps } from "./web-relay.js";
 
 /** What an upstream header block means for a gRPC-Web client (worked out once per distinct block). */
@@ -99,11 +95,6 @@ export interface WebCallHost {
   callDone(call: WebRelayCall, close: boolean): void;
 }
 
-/** Request bytes waiting for upstream window before the client is paused. */
-const maxQueuedRequestBytes = 256 * 1024;
-/** Times a call the upstream left unprocessed is sent again, each on another connection. */
-const maxResends = 2;
-
 /**
  * One gRPC-Web call of an HTTP/1.1 connection, as one HTTP/2 stream to the
  * upstream. The request body (gRPC-Web's binary framing is gRPC's) goes
@@ -112,7 +103,7 @@ const maxResends = 2;
  * the trailer frame at the end of the body. A unary call's response is sent
  * whole with a Content-Length; a stream's goes out chunk by chunk.
  */
-export class WebRelayCall implements H2StreamListener<ResponsePlan> {
+export class WebRelayCall implements UpstreamRequestOwner<ResponsePlan> {
   readonly #host: WebCallHost;
   readonly #route: FastPathRoute;
   readonly #plan: ForwardPlan;
@@ -120,21 +111,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   readonly #requestGuard: FrameSizeGuard;
   readonly #responseGuard: FrameSizeGuard;
   readonly #started = Date.now();
-  #stream: H2ClientStream<ResponsePlan> | undefined;
-  #opening = false;
-  /** Request bytes that came before the upstream stream was open. */
-  #pending: Buffer[] = [];
-  /**
-   * Request bytes sent upstream, kept until the response begins: if the
-   * upstream turns the stream away unprocessed, the call is sent again.
-   */
-  #sent: Buffer[] = [];
-  #resends = 0;
-  /** The client is paused until the stream's queued request bytes go out. */
-  #throttled = false;
-  /** The client is paused while the pool opens a connection for this call. */
-  #waitingForUpstream = false;
-  #requestEnded = false;
+  readonly #upstream: UpstreamRequest<ResponsePlan>;
   #done = false;
   #lifetime: CallLifetime | undefined;
   #response: ResponsePlan | undefined;
@@ -154,7 +131,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     const max = host.deps.maxMessageBytes;
     this.#requestGuard = new FrameSizeGuard(max, requestFrameFlags);
     this.#responseGuard = new FrameSizeGuard(max, responseFrameFlags);
-    this.#requestEnded = head.contentLength === 0;
+    this.#upstream = new UpstreamRequest<ResponsePlan>(() => host.upstream(), this);
   }
 
   get done(): boolean {
@@ -177,7 +154,10 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     this.#lifetime = new CallLifetime(deps.stats, this.#route, () =>
       this.fail(Code.DeadlineExceeded, "the operation timed out"),
     );
-    if (this.#requestEnded) this.#open();
+    if (this.#head.contentLength === 0) {
+      this.#upstream.write(Buffer.alloc(0), true);
+      this.#upstream.open();
+    }
   }
 
   /** Request body bytes; `last` when the body (Content-Length) is complete. */
@@ -190,25 +170,19 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       return;
     }
     if (last) {
-      this.#requestEnded = true;
       const held = this.#requestGuard.flush();
       if (held.length > 0) out = out.length === 0 ? held : Buffer.concat([out, held]);
     }
-    const stream = this.#stream;
-    if (stream === undefined) {
-      if (out.length > 0) this.#pending.push(out);
-      // The first message header has passed the size check: now the call may go upstream.
-      if (!this.#opening && (this.#requestGuard.frames > 0 || last)) this.#open();
-      return;
-    }
-    this.#send(stream, out, last);
+    this.#upstream.write(out, last);
+    // The first message header has passed the size check: now the call may go upstream.
+    if (this.#requestGuard.frames > 0 || last) this.#upstream.open();
   }
 
   /** The client went away before the response was complete. */
   clientGone(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#stream?.cancel();
+    this.#upstream.cancel();
     this.#host.deps.logger.debug?.("client cancelled", {
       method: this.#route.method.name,
       ms: Date.now() - this.#started,
@@ -220,14 +194,14 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   clientDrained(): void {
     const owed = this.#owed;
     this.#owed = 0;
-    this.#stream?.consumed(owed);
+    this.#upstream.consumed(owed);
   }
 
   /** Ends the call with an error the gateway makes, cancelling it upstream. */
   fail(code: Code, message: string, cancelUpstream = true): void {
     if (this.#done) return;
     this.#done = true;
-    if (cancelUpstream) this.#stream?.cancel();
+    if (cancelUpstream) this.#upstream.cancel();
     this.#finish(errorTrailers(code, message));
     this.#logDone(code, encodeGrpcMessage(message));
     this.#cleanup();
@@ -235,73 +209,20 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
 
   // --- upstream ------------------------------------------------------------
 
-  #open(): void {
-    this.#opening = true;
-    const upstream = this.#host.upstream();
-    if (upstream instanceof Promise) {
-      // The body waits in the socket, not here, until the connection is open.
-      this.#waitingForUpstream = true;
-      this.#host.pauseClient();
-      upstream.then(
-        (connection) => {
-          this.#stopWaitingForUpstream();
-          this.#attach(connection);
-        },
-        (e: unknown) => {
-          this.#stopWaitingForUpstream();
-          const message = e instanceof Error ? e.message : String(e);
-          this.fail(Code.Unavailable, `upstream unreachable: ${message}`, false);
-        },
-      );
-    } else {
-      this.#attach(upstream);
-    }
+  headerBlock(): Buffer {
+    return this.#plan.upstreamBlock;
   }
 
-  /** Once, whichever comes first: the connection opened, failed, or the call ended. */
-  #stopWaitingForUpstream(): void {
-    if (!this.#waitingForUpstream) return;
-    this.#waitingForUpstream = false;
-    this.#host.resumeClient();
-  }
-
-  #attach(connection: H2ClientConnection<ResponsePlan>): void {
-    if (this.#done) return;
-    const pending = this.#pending;
-    this.#pending = [];
-    const bodyDone = this.#requestEnded && pending.length === 0;
-    let stream: H2ClientStream<ResponsePlan>;
-    try {
-      stream = connection.request(this.#plan.upstreamBlock, bodyDone, this);
-    } catch (e) {
-      this.fail(Code.Unavailable, `upstream connection failed: ${(e as Error).message}`, false);
-      return;
-    }
-    this.#stream = stream;
-    if (bodyDone) return;
-    const bytes = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
-    this.#send(stream, bytes, this.#requestEnded);
-  }
-
-  #send(stream: H2ClientStream<ResponsePlan>, bytes: Buffer, end: boolean): void {
-    if (this.#response === undefined && bytes.length > 0) this.#sent.push(bytes);
-    stream.write(bytes, end);
-    this.#throttle(stream);
-  }
-
-  /** Pauses the client while request bytes wait for the upstream's window. */
-  #throttle(stream: H2ClientStream<ResponsePlan>): void {
-    if (this.#throttled || stream.queuedBytes <= maxQueuedRequestBytes) return;
-    this.#throttled = true;
+  pauseClient(): void {
     this.#host.pauseClient();
-    stream.whenFlushed(() => this.#unthrottle());
   }
 
-  /** Lets the client be read again: the bytes went out, or the stream they waited for is gone. */
-  #unthrottle(): void {
-    if (!this.#throttled) return;
-    this.#throttled = false;
+  resumeClient(): void {
     this.#host.resumeClient();
+  }
+
+  unavailable(message: string): void {
+    this.fail(Code.Unavailable, message, false);
   }
 
   onHeaders(block: DecodedBlock<ResponsePlan>, endStream: boolean): void {
@@ -316,7 +237,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     if (first && plan.status >= 100 && plan.status < 200 && !endStream) return; // informational
     if (first) {
       this.#response = plan;
-      this.#sent = [];
+      this.#upstream.answered();
     }
     if (!endStream) {
       if (first && plan.status === 200 && this.#route.method.serverStreaming) this.#writeHead(true);
@@ -326,7 +247,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
     if (plan.grpcStatus !== undefined && (status === 200 || first)) {
       this.#done = true;
       // An answer before the whole request: the rest of it is not wanted.
-      this.#stream?.cancel();
+      this.#upstream.cancel();
       const held = this.#responseGuard.flush();
       if (held.length > 0) this.#addBody(held);
       this.#finish(
@@ -348,16 +269,16 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
   }
 
   onData(data: Buffer, endStream: boolean): void {
-    const stream = this.#stream as H2ClientStream<ResponsePlan>;
+    const upstream = this.#upstream;
     if (this.#done || this.#response?.status !== 200) {
-      stream.consumed(data.length);
+      upstream.consumed(data.length);
       if (endStream && !this.#done) this.#failUnfinished(this.#response?.status ?? 0);
       return;
     }
     const bytes = this.#responseGuard.accept(data);
     const violation = this.#responseGuard.violation;
     if (violation !== undefined) {
-      stream.consumed(data.length);
+      upstream.consumed(data.length);
       this.fail(violationCode(violation), violation);
       return;
     }
@@ -367,13 +288,15 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       this.#addBody(bytes);
     }
     if (this.#host.clientFull) this.#owed += data.length;
-    else stream.consumed(data.length);
+    else upstream.consumed(data.length);
     if (endStream) this.#failUnfinished(200);
   }
 
   onAbort(reason: StreamAbort): void {
-    if (reason.kind === "unprocessed" && this.#resendable()) {
-      this.#resend();
+    if (reason.kind === "unprocessed" && !this.#done && this.#upstream.resend()) {
+      this.#host.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
+        method: this.#route.method.name,
+      });
       return;
     }
     if (reason.kind === "connection" || reason.kind === "unprocessed") {
@@ -382,25 +305,6 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
       const status = statusOfResetStream(reason.code);
       this.fail(status.code, status.message, false);
     }
-  }
-
-  #resendable(): boolean {
-    return !this.#done && this.#response === undefined && this.#resends < maxResends;
-  }
-
-  /** Sends the call again from the start, on a connection the pool chooses anew. */
-  #resend(): void {
-    this.#resends++;
-    this.#host.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
-      method: this.#route.method.name,
-    });
-    this.#stream = undefined;
-    this.#unthrottle();
-    // What was sent, then what had not been sent yet, in order.
-    this.#pending = [...this.#sent, ...this.#pending];
-    this.#sent = [];
-    if (this.#requestEnded || this.#requestGuard.frames > 0) this.#open();
-    else this.#opening = false;
   }
 
   // --- the client's response -----------------------------------------------
@@ -456,10 +360,7 @@ export class WebRelayCall implements H2StreamListener<ResponsePlan> {
 
   #cleanup(): void {
     this.#lifetime?.end();
-    this.#pending = [];
-    this.#sent = [];
-    this.#unthrottle();
-    this.#stopWaitingForUpstream();
+    this.#upstream.close();
     if (this.#owed > 0) this.clientDrained();
   }
 
