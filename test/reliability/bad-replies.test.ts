@@ -116,14 +116,21 @@ describe("well-formed replies with holes", () => {
 
   it("a Task with no metadata, spec or status reads as protobuf defaults, without a crash", async () => {
     // Documented behaviour: absent sub-messages read as their defaults (as
-    // every protobuf runtime does): id "", state Pending, creation at 0.
+    // every protobuf runtime does): state Pending, creation at 0; the ids
+    // are the ones the call asked about.
     server.handler = empty;
     const task = await session.getTask("1");
-    expect(task).toMatchObject({ id: "", sessionId: "", state: TaskState.Pending, events: [] });
+    expect(task).toMatchObject({ id: "1", sessionId: "s1", state: TaskState.Pending, events: [] });
     expect(task.creationTime.getTime()).toBe(0);
     expect(task.input).toBeUndefined();
     const session2 = await connection.getSession("s1");
-    expect(session2).toMatchObject({ id: "", application: "", pending: 0 });
+    expect(session2).toMatchObject({ id: "s1", application: "", pending: 0 });
+    // A created task must have its id from the server.
+    const created = (await rejection(session.createTask(new Uint8Array([1])))) as FlameError;
+    expect(created.kind).toBe("internal");
+    expect(created.message).toBe(
+      "CreateTask failed (internal error): the reply carried no task id",
+    );
     const apps = await connection.listApplications();
     expect(apps).toEqual([]);
     const node = (await rejection(connection.getNode("n"))) as FlameError;

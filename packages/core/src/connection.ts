@@ -173,7 +173,7 @@ export class Connection {
       options,
       false,
     );
-    return this.wrap(message, attrs.codec);
+    return this.wrap(message, attrs.codec, sessionId);
   }
 
   /**
@@ -198,7 +198,7 @@ export class Connection {
       options,
       false,
     );
-    return this.wrap(message, attrs?.codec);
+    return this.wrap(message, attrs?.codec, id);
   }
 
   /**
@@ -225,7 +225,7 @@ export class Connection {
       options,
       true,
     );
-    return this.wrap(message, options?.codec);
+    return this.wrap(message, options?.codec, id);
   }
 
   /** Every session, closed ones included. */
@@ -335,13 +335,20 @@ export class Connection {
     if (result.returnCode < 0) throw resultError(method, result.returnCode, result.message);
   }
 
-  private wrap<In, Out>(message: SessionMessage, codec: TaskCodec<In, Out> | undefined) {
-    return new Session<In, Out>(
+  /** A Session from its message; `id` is the one asked for, kept when the reply leaves it out. */
+  private wrap<In, Out>(
+    message: SessionMessage,
+    codec: TaskCodec<In, Out> | undefined,
+    id?: string,
+  ) {
+    const session = new Session<In, Out>(
       this.rpc,
       this,
       message,
       codec ?? (bytesCodec as unknown as TaskCodec<In, Out>),
     );
+    if (session.id === "" && id !== undefined) session.id = id;
+    return session;
   }
 }
 

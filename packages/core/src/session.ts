@@ -66,7 +66,8 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
   update(message: SessionMessage): this {
     const spec = message.spec;
     const status = message.status;
-    this.id = message.metadata?.id ?? this.id;
+    // A reply that leaves its metadata out keeps the id the session has.
+    this.id = message.metadata?.id || this.id;
     this.application = spec?.application ?? "";
     this.state = status?.state ?? SessionState.Open;
     this.creationTime = msToDate(status?.creationTime ?? 0n);
