@@ -6,6 +6,8 @@
 // goes away, what becomes of a raw upstream's odd answers, and the count of
 // those connections in the gateway's stats. The relays' counterparts are in
 // web-relay.test.ts and grpc-relay.test.ts.
+import * as http from "node:http";
+import * as http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { CreateTaskRequestSchema } from "@flame-ts/core/gen";
@@ -530,6 +532,32 @@ describe.each(paths)("over $name, the byte proxy's upstream", ({ protocol }) => 
       );
     });
 
+    it("sends a call again whole and in order while its body is still arriving", async () => {
+      const spy = spyOnBytePath();
+      // The first connection says GOAWAY at the first request, processing nothing.
+      const upstream = await startRawUpstream((c) => c.write(goawayFrame(0, H2Error.noError)), {
+        at: "headers",
+      });
+      const gw = await byteGateway(upstream.url);
+      const input = new Uint8Array(200 * 1024).map((_, i) => (i * 11) % 241);
+      const message = toBinary(
+        CreateTaskRequestSchema,
+        create(CreateTaskRequestSchema, { task: { sessionId: "s", input } }),
+      );
+      const body = Buffer.concat([grpcFrameHeader(message.length), Buffer.from(message)]);
+      // A request whose body comes in two parts, the second only once the call was sent again.
+      const half = 100 * 1024;
+      const call = rawCall(gw.url, protocol, "CreateTask", body.subarray(0, half));
+      await eventually(() => upstream.connections.length === 2, "the call to be sent again");
+      call.finish(body.subarray(half));
+      expect(await call.status).toBe("0");
+      expect(spy).toHaveBeenCalledTimes(1);
+      const again = upstream.connections[1] as UpstreamConnection;
+      await eventually(() => again.over(1), "the request to end on the new connection");
+      expect(again.body(1).equals(body)).toBe(true);
+      expect(gw.stats().openStreams).toBe(0);
+    });
+
     it("relays a trailers-only answer's code, message and metadata", async () => {
       const upstream = await startRawUpstream((c, id) =>
         c.write(
@@ -621,3 +649,66 @@ describe("the byte proxy's upstream connections in the gateway's stats", () => {
     expect(proxyOf(spy).pool.size).toBe(0);
   });
 });
+
+/** A gRPC message's 5-byte frame header (uncompressed). */
+function grpcFrameHeader(length: number): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(length, 1);
+  return header;
+}
+
+/**
+ * One call written by hand, so its body can come in parts: `first` now,
+ * the rest with `finish()`. gRPC and gRPC-Web over HTTP/2 (Node's client);
+ * gRPC-Web over HTTP/1.1 with a chunked body, as connect-node sends it.
+ * `status` is the grpc-status the call ended with.
+ */
+function rawCall(
+  url: string,
+  protocol: Protocol,
+  method: string,
+  first: Buffer,
+): { finish(rest: Buffer): void; status: Promise<string | undefined> } {
+  const path = `/flame.v1.Frontend/${method}`;
+  if (protocol === "grpc-web") {
+    const request = http.request(`${url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+    });
+    request.write(first);
+    const status = new Promise<string | undefined>((resolve, reject) => {
+      request.on("error", reject);
+      request.on("response", (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (c: Buffer) => chunks.push(c));
+        response.on("end", () => {
+          const text = Buffer.concat(chunks).toString("latin1");
+          resolve(/grpc-status: ?(\d+)/.exec(text)?.[1]);
+        });
+      });
+    });
+    return { finish: (rest) => request.end(rest), status };
+  }
+  const session = http2.connect(url);
+  cleanups.push(async () => {
+    session.close();
+  });
+  const web = protocol === "grpc-web-h2";
+  const stream = session.request({
+    ":method": "POST",
+    ":path": path,
+    "content-type": web ? "application/grpc-web+proto" : "application/grpc",
+    ...(web ? {} : { te: "trailers" }),
+  });
+  stream.write(first);
+  const status = new Promise<string | undefined>((resolve, reject) => {
+    stream.on("error", reject);
+    let text = "";
+    stream.on("data", (c: Buffer) => {
+      text += c.toString("latin1");
+    });
+    stream.on("trailers", (trailers) => resolve(String(trailers["grpc-status"])));
+    stream.on("end", () => resolve(/grpc-status: ?(\d+)/.exec(text)?.[1]));
+  });
+  return { finish: (rest) => stream.end(rest), status };
+}
