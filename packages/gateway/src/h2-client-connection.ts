@@ -253,7 +253,8 @@ export class H2ClientConnection<Plan> {
   }
 
   reset(stream: H2ClientStream<Plan>, code: number): void {
-    if (this.usable) this.#out.write(rstStreamFrame(stream.id, code));
+    // Also after GOAWAY: the upstream still processes the streams it kept.
+    if (!this.#failed) this.#out.write(rstStreamFrame(stream.id, code));
     this.#drop(stream);
   }
 
