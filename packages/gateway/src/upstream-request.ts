@@ -84,9 +84,13 @@ export class UpstreamRequest<Plan> {
     this.#waiting = true;
     this.owner.pauseClient();
     connection.then(
-      (c) => {
+      () => {
         this.#stopWaiting();
-        this.#attach(c);
+        this.#opening = false;
+        // Chosen again, in the same turn as the stream opens: the calls that
+        // waited for a new connection were all promised it while it had no
+        // stream yet, and it takes only so many.
+        this.open();
       },
       (e: unknown) => {
         this.#stopWaiting();
