@@ -83,6 +83,8 @@ const maxHeaderBlockBytes = 256 * 1024;
 const lastStreamId = 2 ** 31 - 1;
 /** Table size the decoder accepts; the upstream encodes with the default 4096. */
 const maxTableSize = 64 * 1024;
+/** Time the upstream has to send its SETTINGS once the socket is up. */
+const settingsTimeoutMs = 10_000;
 
 /**
  * A client side of one HTTP/2 connection, on frames of our own rather than
@@ -117,6 +119,9 @@ export class H2ClientConnection<Plan> {
   /** Set while a keep-alive PING waits for an answer. */
   #pingDeadline: NodeJS.Timeout | undefined;
   readonly #keepAliveTimer: NodeJS.Timeout;
+  /** The upstream's first SETTINGS, or the connection's failure before them. */
+  readonly #settled: Promise<void>;
+  #onSettled: ((error?: Error) => void) | undefined;
 
   constructor(
     socket: net.Socket,
@@ -127,6 +132,19 @@ export class H2ClientConnection<Plan> {
     this.#events = events;
     this.#keepAliveTimer = setInterval(() => this.#checkAlive(keepAlive), keepAlive.intervalMs);
     this.#keepAliveTimer.unref();
+    this.#settled = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.#fail("the upstream sent no SETTINGS"),
+        settingsTimeoutMs,
+      );
+      timer.unref();
+      this.#onSettled = (error) => {
+        clearTimeout(timer);
+        this.#onSettled = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+    });
     this.#out = new Outbox(socket, () => {});
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(Setting.enablePush, 0);
@@ -146,6 +164,14 @@ export class H2ClientConnection<Plan> {
     });
     socket.on("error", (e: Error) => this.#fail(e.message));
     socket.on("close", () => this.#fail("connection closed"));
+  }
+
+  /**
+   * Resolves once the upstream's SETTINGS are read (its stream limit among
+   * them); rejects if the connection fails first.
+   */
+  get settled(): Promise<void> {
+    return this.#settled;
   }
 
   /** False once the connection takes no more streams. */
@@ -392,6 +418,7 @@ export class H2ClientConnection<Plan> {
     }
     this.#out.write(encodeFrame(FrameType.settings, 0x1, 0, Buffer.alloc(0)));
     for (const s of this.#streams.values()) s.flush();
+    this.#onSettled?.();
   }
 
   #onGoaway(frame: Frame): void {
@@ -427,6 +454,7 @@ export class H2ClientConnection<Plan> {
     clearInterval(this.#keepAliveTimer);
     if (this.#pingDeadline !== undefined) clearTimeout(this.#pingDeadline);
     this.#closedReason ??= reason;
+    this.#onSettled?.(new Error(reason));
     this.#socket.destroy();
     const streams = [...this.#streams.values()];
     this.#streams.clear();

@@ -86,6 +86,14 @@ export class H2ClientPool<Plan> {
       { ...this.reads, onClosed: () => this.#forget(connection) },
       this.keepAlive,
     );
+    // Lent only once its SETTINGS are in: before them the upstream's stream
+    // limit is unknown, and the calls waiting for the connection would all
+    // open streams on it past that limit.
+    await connection.settled;
+    if (this.#closed || !connection.usable) {
+      connection.close();
+      throw new Error(this.#closed ? "the gateway is closing" : "the upstream connection closed");
+    }
     this.#connections.push(connection);
     return connection;
   }
