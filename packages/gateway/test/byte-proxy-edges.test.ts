@@ -724,3 +724,71 @@ describe("a connection the upstream is draining (GOAWAY naming the last stream i
     );
   });
 });
+
+describe("an upstream that takes 4 streams at a time (SETTINGS_MAX_CONCURRENT_STREAMS)", () => {
+  it("gets no more than 4 at once on any connection, even from a burst on a fresh gateway, and answers all 20", async () => {
+    const open = new Map<UpstreamConnection, Set<number>>();
+    let refused = 0;
+    let peak = 0;
+    const upstream = await upstreamWith(
+      (connection, frame) => {
+        const streams = open.get(connection) ?? new Set<number>();
+        open.set(connection, streams);
+        if (frame.type === FrameType.headers) {
+          // Beyond its limit it refuses, as a server may (RFC 9113, section 5.1.2).
+          if (streams.size >= 4) {
+            refused++;
+            connection.write(
+              encodeFrame(FrameType.rstStream, 0, frame.streamId, uint32(H2Error.refusedStream)),
+            );
+            return;
+          }
+          streams.add(frame.streamId);
+          peak = Math.max(peak, streams.size);
+        }
+        // Answered a turn later, so the calls of one read are all open together.
+        if (endsStream(frame) && streams.has(frame.streamId)) {
+          setImmediate(() => {
+            streams.delete(frame.streamId);
+            connection.answer(frame.streamId, [taskFrame(`answer-${frame.streamId}`)]);
+          });
+        }
+      },
+      { settings: [[0x3, 4]] },
+    );
+    const gw = await byteGateway(upstream.url);
+    const session = await connect(gw);
+    const calls = Array.from({ length: 20 }, (_, i) => call(session, "GetTask", `c${i}`));
+    const outcomes = await Promise.all(calls.map((c) => c.outcome));
+    expect(outcomes.map((o) => o.code)).toEqual(outcomes.map(() => 0));
+    expect(refused).toBe(0);
+    expect(peak).toBeLessThanOrEqual(4);
+  });
+});
+
+describe("an upstream that closes its connections before its SETTINGS", () => {
+  it("ends the waiting calls Unavailable, and keeps no connection", async () => {
+    const sockets = new Set<net.Socket>();
+    const closing = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      // Reads the gateway's preface, then hangs up without a frame.
+      socket.once("data", () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => closing.listen(0, "127.0.0.1", resolve));
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => closing.close(() => resolve()));
+    });
+    const port = (closing.address() as net.AddressInfo).port;
+    const gw = await byteGateway(`http://127.0.0.1:${port}`);
+    const session = await connect(gw);
+    const calls = [call(session, "WatchTask", "a"), call(session, "GetTask", "b")];
+    for (const outcome of await Promise.all(calls.map((c) => c.outcome))) {
+      expect(outcome.code).toBe(Code.Unavailable);
+      expect(outcome.message).toMatch(/^upstream /);
+    }
+    expect(gw.stats().openStreams).toBe(0);
+    expect(gw.stats().upstreamConnections).toBe(0);
+  });
+});
