@@ -3,9 +3,11 @@
 // frames that each test scripts: calls that end while their upstream
 // connection is still opening (the first one, or one for a resend after
 // GOAWAY), deadlines mid-body and mid-resend, the gateway closing in the
-// middle of things, early answers to a paused client, many calls through
-// GOAWAYs, and a server stream whose client stops reading. The clients are
-// raw node:http2 sessions, so a test can stop, cancel or half-send a call.
+// middle of things, early answers and refusals while the client is paused,
+// many calls through GOAWAYs, an upstream's stream limit, and a server
+// stream whose client stops reading. The clients are mostly raw node:http2
+// sessions (one test speaks HTTP/1.1), so a test can stop, cancel or
+// half-send a call.
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
