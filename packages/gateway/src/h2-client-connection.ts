@@ -145,6 +145,9 @@ export class H2ClientConnection<Plan> {
         else reject(error);
       };
     });
+    // Whoever waits for the SETTINGS hears of a failure; a connection nobody waits on must not
+    // turn it into an unhandled rejection.
+    this.#settled.catch(() => {});
     this.#out = new Outbox(socket, () => {});
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(Setting.enablePush, 0);
