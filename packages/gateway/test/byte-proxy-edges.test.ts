@@ -19,8 +19,6 @@ import { ByteProxy } from "../src/byte-proxy.js";
 import { H2ClientConnection, H2ClientStream } from "../src/h2-client-connection.js";
 import {
   encodeFrame,
-  type Frame,
-  FrameFlag,
   FrameType,
   goawayFrame,
   H2Error,
@@ -31,6 +29,8 @@ import { type Gateway, startGateway } from "../src/index.js";
 import { makeCertificates, type TestCertificates } from "./certificates.js";
 import { eventually } from "./fake-flame.js";
 import {
+  answerEnded,
+  endsStream,
   okHeaders,
   type Script,
   startScriptedUpstream,
@@ -84,17 +84,6 @@ async function upstreamWith(onFrame: Script["onFrame"], options: Omit<Script, "o
   });
   cleanups.push(() => upstream.close());
   return upstream;
-}
-
-const endsStream = (frame: Frame) =>
-  (frame.type === FrameType.headers || frame.type === FrameType.data) &&
-  (frame.flags & FrameFlag.endStream) !== 0;
-
-/** Answers each request once its END_STREAM is in, unless it was reset. */
-function answerEnded(connection: UpstreamConnection, frame: Frame): void {
-  if (endsStream(frame) && connection.received(FrameType.rstStream, frame.streamId).length === 0) {
-    connection.answer(frame.streamId);
-  }
 }
 
 /** Stream ids the upstream got HEADERS for on `connection`. */

@@ -89,6 +89,21 @@ export class UpstreamConnection {
   }
 }
 
+/** The frame ends its stream's request (END_STREAM on HEADERS or DATA). */
+export function endsStream(frame: Frame): boolean {
+  return (
+    (frame.type === FrameType.headers || frame.type === FrameType.data) &&
+    (frame.flags & FrameFlag.endStream) !== 0
+  );
+}
+
+/** Answers each request once its END_STREAM is in, unless it was reset. */
+export function answerEnded(connection: UpstreamConnection, frame: Frame): void {
+  if (endsStream(frame) && connection.received(FrameType.rstStream, frame.streamId).length === 0) {
+    connection.answer(frame.streamId);
+  }
+}
+
 export interface Script {
   /** SETTINGS sent first, as [identifier, value]. */
   settings?: [number, number][];
@@ -101,14 +116,7 @@ export interface Script {
 /** An HTTP/2 upstream of raw frames, doing what the test's script says. */
 export async function startScriptedUpstream(script: Script = {}) {
   const connections: UpstreamConnection[] = [];
-  const onFrame =
-    script.onFrame ??
-    ((connection: UpstreamConnection, frame: Frame) => {
-      const ends =
-        (frame.type === FrameType.headers || frame.type === FrameType.data) &&
-        (frame.flags & FrameFlag.endStream) !== 0;
-      if (ends) connection.answer(frame.streamId);
-    });
+  const onFrame = script.onFrame ?? answerEnded;
   const server = net.createServer((socket) => {
     const connection = new UpstreamConnection(socket);
     connections.push(connection);

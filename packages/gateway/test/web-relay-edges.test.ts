@@ -7,7 +7,6 @@ import * as net from "node:net";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  type Frame,
   FrameFlag,
   FrameType,
   goawayFrame,
@@ -18,6 +17,7 @@ import { encodeHeaderBlock } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { eventually, startFakeFlame } from "./fake-flame.js";
 import {
+  answerEnded,
   type Script,
   type ScriptedUpstream,
   startScriptedUpstream,
@@ -94,16 +94,6 @@ describe("an upstream answer that comes before the whole request", () => {
     expect(upstream.connections[0]?.over(1)).toBe(true);
   });
 });
-
-/** Answers each request once its END_STREAM is in, once. */
-function answerEnded(connection: UpstreamConnection, frame: Frame): void {
-  const ends =
-    (frame.type === FrameType.headers || frame.type === FrameType.data) &&
-    (frame.flags & FrameFlag.endStream) !== 0;
-  if (ends && connection.received(FrameType.rstStream, frame.streamId).length === 0) {
-    connection.answer(frame.streamId);
-  }
-}
 
 describe("a call the upstream left unprocessed", () => {
   it("is sent again whole and in order while its body is still arriving", async () => {
