@@ -17,13 +17,7 @@ import { GetTaskRequestSchema } from "@flame-ts/core/gen";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ByteProxy } from "../src/byte-proxy.js";
 import { H2ClientConnection, H2ClientStream } from "../src/h2-client-connection.js";
-import {
-  encodeFrame,
-  FrameType,
-  goawayFrame,
-  H2Error,
-  headersFrames,
-} from "../src/h2-frame.js";
+import { encodeFrame, FrameType, goawayFrame, H2Error, headersFrames } from "../src/h2-frame.js";
 import { encodeHeaderBlock } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { makeCertificates, type TestCertificates } from "./certificates.js";

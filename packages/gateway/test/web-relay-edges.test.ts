@@ -6,13 +6,7 @@
 import * as net from "node:net";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  FrameFlag,
-  FrameType,
-  goawayFrame,
-  H2Error,
-  headersFrames,
-} from "../src/h2-frame.js";
+import { FrameFlag, FrameType, goawayFrame, H2Error, headersFrames } from "../src/h2-frame.js";
 import { encodeHeaderBlock } from "../src/header-block.js";
 import { type Gateway, startGateway } from "../src/index.js";
 import { eventually, startFakeFlame } from "./fake-flame.js";
