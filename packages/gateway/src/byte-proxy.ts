@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { type CallGuard, headerReaderOf } from "./call-guard.js";
 import { CallLifetime } from "./call-lifetime.js";
-import { logCallDone } from "./call-log.js";
+import { logCallDone, logClientCancelled } from "./call-log.js";
 import type { CorsPolicy } from "./cors.js";
 import type { Downstream, DownstreamListener } from "./downstream.js";
 import type { FastPathRoute } from "./fast-path.js";
@@ -15,11 +15,7 @@ import {
   violationCode,
 } from "./frame-size-guard.js";
 import type { GatewayStats } from "./gateway-stats.js";
-import {
-  encodeGrpcMessage,
-  statusOfResetStream,
-  statusOfUnfinishedResponse,
-} from "./grpc-status.js";
+import { encodeGrpcMessage, statusOfUnfinishedResponse } from "./grpc-status.js";
 import { encodeTrailerFrame, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
 import type { StreamAbort } from "./h2-client-connection.js";
 import { H2ClientPool } from "./h2-client-pool.js";
@@ -106,8 +102,6 @@ class ProxiedCall implements DownstreamListener, UpstreamRequestOwner<UpstreamAn
   #status = 0;
   /** Pauses of the client's side in force (the upstream request's). */
   #pauses = 0;
-  /** Response bytes written while the client was not keeping up, owed to the upstream's window. */
-  #owed = 0;
 
   constructor(proxy: ByteProxy, route: FastPathRoute, down: Downstream) {
     this.#proxy = proxy;
@@ -116,7 +110,10 @@ class ProxiedCall implements DownstreamListener, UpstreamRequestOwner<UpstreamAn
     const max = proxy.deps.maxMessageBytes;
     this.#requestGuard = new FrameSizeGuard(max, requestFrameFlags);
     this.#responseGuard = new FrameSizeGuard(max, responseFrameFlags);
-    this.#upstream = new UpstreamRequest<UpstreamAnswer>(() => proxy.pool.connection(), this);
+    this.#upstream = new UpstreamRequest<UpstreamAnswer>(() => proxy.pool.connection(), this, {
+      logger: proxy.deps.logger,
+      method: route.method.name,
+    });
   }
 
   start(): void {
@@ -166,18 +163,12 @@ class ProxiedCall implements DownstreamListener, UpstreamRequestOwner<UpstreamAn
     // The client reset the stream or went away before the response ended.
     this.#done = true;
     this.#upstream.cancel();
-    this.#proxy.deps.logger.debug?.("client cancelled", {
-      method: this.#route.method.name,
-      ms: Date.now() - this.#started,
-    });
+    logClientCancelled(this.#proxy.deps.logger, this.#route.method.name, this.#started);
     this.#cleanup();
   }
 
   onClientDrain(): void {
-    // The client took what it was sent: the upstream may send more.
-    const owed = this.#owed;
-    this.#owed = 0;
-    this.#upstream.consumed(owed);
+    this.#upstream.clientDrained();
   }
 
   // --- upstream side -------------------------------------------------------
@@ -257,25 +248,15 @@ class ProxiedCall implements DownstreamListener, UpstreamRequestOwner<UpstreamAn
       this.fail(violationCode(violation), violation);
       return;
     }
-    // Credit goes back once the client took the bytes, so a slow client slows the upstream.
-    if (bytes.length > 0 && !this.#down.write(bytes)) this.#owed += data.length;
-    else upstream.consumed(data.length);
+    const full = bytes.length > 0 && !this.#down.write(bytes);
+    upstream.delivered(data.length, full);
     if (endStream) this.#onUpstreamEnd(undefined);
   }
 
   onAbort(reason: StreamAbort): void {
-    if (reason.kind === "unprocessed" && !this.#done && this.#upstream.resend()) {
-      this.#proxy.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
-        method: this.#route.method.name,
-      });
-      return;
-    }
-    if (reason.kind === "reset") {
-      const status = statusOfResetStream(reason.code);
-      this.fail(status.code, status.message, false);
-    } else {
-      this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
-    }
+    if (this.#done) return;
+    const status = this.#upstream.afterAbort(reason);
+    if (status !== undefined) this.fail(status.code, status.message, false);
   }
 
   /** The upstream's response ended; `trailers` are what it ended with, if gRPC. */

@@ -26,6 +26,11 @@ export function logCallDone(
   }
 }
 
+/** Logs a call whose client went away before its answer was complete. */
+export function logClientCancelled(logger: GatewayLogger, method: string, started: number): void {
+  logger.debug?.("client cancelled", { method, ms: Date.now() - started });
+}
+
 function decodeMessage(message: string): string {
   try {
     return decodeURIComponent(message);

@@ -13,6 +13,7 @@ import {
 } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import type { CallGuard } from "./call-guard.js";
+import { logClientCancelled } from "./call-log.js";
 import {
   appendHeaders,
   clientResponseHeaders,
@@ -158,7 +159,7 @@ function failed(
   if (!unreachable) error.details = upstreamError.details;
   const code = Code[error.code];
   if (ctx.signal.aborted && error.code === Code.Canceled) {
-    deps.logger.debug?.("client cancelled", { method: method.name, ms: Date.now() - started });
+    logClientCancelled(deps.logger, method.name, started);
   } else if (isServerSideFailure(error.code)) {
     deps.logger.warn?.("upstream call failed", {
       method: method.name,

@@ -4,7 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { headerReaderOf } from "./call-guard.js";
 import { CallLifetime } from "./call-lifetime.js";
-import { logCallDone } from "./call-log.js";
+import { logCallDone, logClientCancelled } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
 import { upstreamRequestFields } from "./forwarded-headers.js";
 import {
@@ -366,10 +366,7 @@ export class RelayConnection {
     stream.clientEnded = true;
     if (stream.toClient) {
       stream.toClient = false;
-      this.#deps.logger.debug?.("client cancelled", {
-        method: stream.route.method.name,
-        ms: Date.now() - stream.started,
-      });
+      logClientCancelled(this.#deps.logger, stream.route.method.name, stream.started);
       this.#endCall(stream);
     }
     this.#forgetIfDone(stream);
@@ -606,10 +603,7 @@ export class RelayConnection {
     if (this.#closed) return;
     for (const stream of this.#streams.values()) {
       if (stream.toClient) {
-        this.#deps.logger.debug?.("client cancelled", {
-          method: stream.route.method.name,
-          ms: Date.now() - stream.started,
-        });
+        logClientCancelled(this.#deps.logger, stream.route.method.name, stream.started);
       }
       this.#endCall(stream);
     }

@@ -1,8 +1,12 @@
+import { Code } from "@connectrpc/connect";
+import { type GatewayStatus, statusOfResetStream } from "./grpc-status.js";
 import type {
   H2ClientConnection,
   H2ClientStream,
   H2StreamListener,
+  StreamAbort,
 } from "./h2-client-connection.js";
+import type { GatewayLogger } from "./logger.js";
 
 /** Request bytes waiting for upstream window before the client is paused. */
 const maxQueuedRequestBytes = 256 * 1024;
@@ -20,8 +24,9 @@ export interface UpstreamRequestOwner<Plan> extends H2StreamListener<Plan> {
 }
 
 /**
- * The request side of one call on a stream of the upstream connections the
- * calls share (the gRPC-Web relay's and the byte proxy's):
+ * One call's stream on the upstream connections the calls share (the
+ * gRPC-Web relay's and the byte proxy's), as far as the call's protocol
+ * does not matter:
  *
  * - bytes that come before the stream is open wait here, and the client is
  *   paused while a connection is being opened for it;
@@ -30,8 +35,10 @@ export interface UpstreamRequestOwner<Plan> extends H2StreamListener<Plan> {
  * - the client is paused while more than 256 KiB wait for the upstream's
  *   window;
  * - the bytes sent are kept until the response begins: a call the upstream
- *   says it never processed (GOAWAY, REFUSED_STREAM) can be sent again
- *   from the start (RFC 9113, section 8.7), at most twice.
+ *   says it never processed (GOAWAY, REFUSED_STREAM) is sent again from
+ *   the start (RFC 9113, section 8.7), at most twice;
+ * - response bytes the client has not taken yet are not credited back to
+ *   the upstream until it drains, so a slow client slows the upstream.
  */
 export class UpstreamRequest<Plan> {
   #stream: H2ClientStream<Plan> | undefined;
@@ -48,10 +55,14 @@ export class UpstreamRequest<Plan> {
   #throttled = false;
   /** The client is paused while the pool opens a connection for this call. */
   #waiting = false;
+  /** Response bytes the client holds, owed to the upstream's window once it drains. */
+  #owed = 0;
 
   constructor(
     private readonly connect: () => H2ClientConnection<Plan> | Promise<H2ClientConnection<Plan>>,
     private readonly owner: UpstreamRequestOwner<Plan>,
+    /** For the debug line of a call sent again. */
+    private readonly log: { logger: GatewayLogger; method: string },
   ) {}
 
   /** The stream now carrying the call, if one is open. */
@@ -109,13 +120,26 @@ export class UpstreamRequest<Plan> {
   }
 
   /**
+   * The stream ended early (`H2StreamListener.onAbort`): undefined when the
+   * call was sent again, else the status to end it with.
+   */
+  afterAbort(reason: StreamAbort): GatewayStatus | undefined {
+    if (reason.kind === "unprocessed" && this.#resend()) return undefined;
+    if (reason.kind === "reset") return statusOfResetStream(reason.code);
+    return { code: Code.Unavailable, message: `upstream connection failed: ${reason.message}` };
+  }
+
+  /**
    * The upstream left the stream unprocessed: sends the call again from the
    * start on a stream the pool chooses anew, unless it already answered or
    * the resends are used up. False when the call was not sent again.
    */
-  resend(): boolean {
+  #resend(): boolean {
     if (this.#closed || this.#answered || this.#resends >= maxResends) return false;
     this.#resends++;
+    this.log.logger.debug?.("upstream left a call unprocessed; sending it again", {
+      method: this.log.method,
+    });
     this.#stream = undefined;
     this.#unthrottle();
     // What was sent, then what had not been sent yet, in order.
@@ -128,6 +152,19 @@ export class UpstreamRequest<Plan> {
   /** Hands response bytes back to the upstream's flow control. */
   consumed(bytes: number): void {
     this.#stream?.consumed(bytes);
+  }
+
+  /** Response bytes went to the client: credited back now, or once it drains when it is full. */
+  delivered(bytes: number, clientFull: boolean): void {
+    if (clientFull) this.#owed += bytes;
+    else this.consumed(bytes);
+  }
+
+  /** The client drained: the response bytes it held go back to the upstream's window. */
+  clientDrained(): void {
+    const owed = this.#owed;
+    this.#owed = 0;
+    this.consumed(owed);
   }
 
   /** Cancels the stream upstream (RST_STREAM CANCEL) unless it is over. */

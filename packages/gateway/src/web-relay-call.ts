@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import { headerReaderOf } from "./call-guard.js";
 import { CallLifetime } from "./call-lifetime.js";
-import { logCallDone } from "./call-log.js";
+import { logCallDone, logClientCancelled } from "./call-log.js";
 import type { FastPathRoute } from "./fast-path.js";
 import { copyResponseHeaders, upstreamRequestFields } from "./forwarded-headers.js";
 import {
@@ -12,11 +12,7 @@ import {
   responseFrameFlags,
   violationCode,
 } from "./frame-size-guard.js";
-import {
-  encodeGrpcMessage,
-  statusOfResetStream,
-  statusOfUnfinishedResponse,
-} from "./grpc-status.js";
+import { encodeGrpcMessage, statusOfUnfinishedResponse } from "./grpc-status.js";
 import { encodeTrailerFrame, headerLines, upstreamContentTypeForWeb } from "./grpc-web-framing.js";
 import type { H2ClientConnection, StreamAbort } from "./h2-client-connection.js";
 import {
@@ -120,8 +116,6 @@ export class WebRelayCall implements UpstreamRequestOwner<ResponsePlan> {
   /** A unary response's messages, sent with the trailers in one write. */
   #body: Buffer[] = [];
   #bodyBytes = 0;
-  /** Response bytes written while the client was full, owed to the upstream's window. */
-  #owed = 0;
 
   constructor(host: WebCallHost, head: RequestHead, plan: ForwardPlan) {
     this.#host = host;
@@ -131,7 +125,10 @@ export class WebRelayCall implements UpstreamRequestOwner<ResponsePlan> {
     const max = host.deps.maxMessageBytes;
     this.#requestGuard = new FrameSizeGuard(max, requestFrameFlags);
     this.#responseGuard = new FrameSizeGuard(max, responseFrameFlags);
-    this.#upstream = new UpstreamRequest<ResponsePlan>(() => host.upstream(), this);
+    this.#upstream = new UpstreamRequest<ResponsePlan>(() => host.upstream(), this, {
+      logger: host.deps.logger,
+      method: plan.route.method.name,
+    });
   }
 
   get done(): boolean {
@@ -183,18 +180,13 @@ export class WebRelayCall implements UpstreamRequestOwner<ResponsePlan> {
     if (this.#done) return;
     this.#done = true;
     this.#upstream.cancel();
-    this.#host.deps.logger.debug?.("client cancelled", {
-      method: this.#route.method.name,
-      ms: Date.now() - this.#started,
-    });
+    logClientCancelled(this.#host.deps.logger, this.#route.method.name, this.#started);
     this.#cleanup();
   }
 
   /** The client's socket drained: the response bytes it held go back to the upstream's window. */
   clientDrained(): void {
-    const owed = this.#owed;
-    this.#owed = 0;
-    this.#upstream.consumed(owed);
+    this.#upstream.clientDrained();
   }
 
   /** Ends the call with an error the gateway makes, cancelling it upstream. */
@@ -287,24 +279,14 @@ export class WebRelayCall implements UpstreamRequestOwner<ResponsePlan> {
     } else {
       this.#addBody(bytes);
     }
-    if (this.#host.clientFull) this.#owed += data.length;
-    else upstream.consumed(data.length);
+    upstream.delivered(data.length, this.#host.clientFull);
     if (endStream) this.#failUnfinished(200);
   }
 
   onAbort(reason: StreamAbort): void {
-    if (reason.kind === "unprocessed" && !this.#done && this.#upstream.resend()) {
-      this.#host.deps.logger.debug?.("upstream left a call unprocessed; sending it again", {
-        method: this.#route.method.name,
-      });
-      return;
-    }
-    if (reason.kind === "connection" || reason.kind === "unprocessed") {
-      this.fail(Code.Unavailable, `upstream connection failed: ${reason.message}`, false);
-    } else {
-      const status = statusOfResetStream(reason.code);
-      this.fail(status.code, status.message, false);
-    }
+    if (this.#done) return;
+    const status = this.#upstream.afterAbort(reason);
+    if (status !== undefined) this.fail(status.code, status.message, false);
   }
 
   // --- the client's response -----------------------------------------------
@@ -360,8 +342,8 @@ export class WebRelayCall implements UpstreamRequestOwner<ResponsePlan> {
 
   #cleanup(): void {
     this.#lifetime?.end();
+    this.#upstream.clientDrained();
     this.#upstream.close();
-    if (this.#owed > 0) this.clientDrained();
   }
 
   #logDone(code: number, message: unknown): void {
