@@ -285,7 +285,8 @@ class ProxiedCall implements DownstreamListener, UpstreamRequestOwner<UpstreamAn
     this.#done = true;
     if (cancelUpstream) this.#upstream.cancel();
     this.#finishWithError(code, message);
-    this.#logDone(code, message);
+    // logCallDone takes the message as grpc-message carries it (percent-encoded).
+    this.#logDone(code, encodeGrpcMessage(message));
     this.#cleanup();
   }
 
