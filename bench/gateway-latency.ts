@@ -17,23 +17,31 @@
 // (bench/tcp-pipe.ts), a hop that does nothing, which is the least any proxy
 // adds on a path. When nginx is installed, its grpc_pass (a native HTTP/2
 // proxy, no gRPC-Web) stands in the same place for gRPC: the cost of a hop
-// that is not Node.
+// that is not Node. Last, the browser's path again with the emulator
+// replaced by a scripted upstream that does no work (bench/scripted-upstream.ts):
+// direct to it, through a TCP pipe, and through the gateway to it writing
+// its trailers with its data or a turn later (as node:http2 does), which
+// tells the gateway's own cost from the emulator's.
 import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core";
+import { GetTaskRequestSchema } from "@flame-ts/core/gen";
 import { connect as connectNode, TaskState } from "@flame-ts/node";
 import { connect as connectWeb } from "@flame-ts/web";
 import { lastValueFrom } from "rxjs";
-import { startChild } from "./child-process.js";
+import { type Child, startChild } from "./child-process.js";
 import type { BenchCase } from "./context.js";
 import { startEmulatorProcess } from "./emulator-process.js";
+import { grpcCall, grpcFrame } from "./grpc-frame.js";
 import { closedLoop, percentile } from "./load.js";
 import { startNginxGrpcProxy } from "./nginx.js";
 import { fmt, met, type Row, ratio } from "./table.js";
 
 const gatewayCli = fileURLToPath(new URL("../packages/gateway/src/cli.ts", import.meta.url));
 const tcpPipe = fileURLToPath(new URL("./tcp-pipe.ts", import.meta.url));
+const scriptedUpstream = fileURLToPath(new URL("./scripted-upstream.ts", import.meta.url));
 
 interface Path {
   /** One GetTask of the setup task on this path. */
@@ -49,10 +57,17 @@ export const gatewayLatency: BenchCase = {
     const calls = ctx.size("gateway-calls", 5_000, 100);
     const rateCalls = calls * 4;
     const emulator = await startEmulatorProcess();
-    const gatewayArgs = ["--upstream", emulator.url, "--port", "0", "--log-level", "error"];
-    const gateway = await startChild(gatewayCli, gatewayArgs);
+    const gatewayArgs = (upstream: string) => [
+      "--upstream",
+      upstream,
+      "--port",
+      "0",
+      "--log-level",
+      "error",
+    ];
+    const gateway = await startChild(gatewayCli, gatewayArgs(emulator.url));
     const unrelayed = await startChild(gatewayCli, [
-      ...gatewayArgs,
+      ...gatewayArgs(emulator.url),
       "--no-grpc-relay",
       "--no-grpc-web-relay",
     ]);
@@ -71,6 +86,7 @@ export const gatewayLatency: BenchCase = {
       ...(nginx ? [await connectNode(nginx.url)] : []),
     ];
     const h2Sessions: Http2SessionManager[] = [];
+    const extraChildren: Child[] = [];
     try {
       const [direct] = connections;
       const session = await direct!.createSession({ application: "flmexec" });
@@ -102,6 +118,46 @@ export const gatewayLatency: BenchCase = {
         return path(() => client.getTask({ sessionId: session.id, taskId: task.id }));
       }) as [Path, Path];
       paths.push(webH2Direct, webH2Gateway);
+      // The scripted upstream answers with the emulator's own reply bytes.
+      const getTask = create(GetTaskRequestSchema, { sessionId: session.id, taskId: task.id });
+      const sample = await grpcCall(
+        emulator.url,
+        `/${Frontend.typeName}/${Frontend.method.getTask.name}`,
+        grpcFrame(toBinary(GetTaskRequestSchema, getTask)),
+      );
+      if (sample.status !== "0") throw new Error(`GetTask by hand: grpc-status ${sample.status}`);
+      const reply = Buffer.from(sample.reply).toString("hex");
+      const startExtra = async (entry: string, args: string[]) => {
+        const child = await startChild(entry, args);
+        extraChildren.push(child);
+        return child;
+      };
+      const withData = await startExtra(scriptedUpstream, [
+        "--trailers",
+        "with-data",
+        "--reply",
+        reply,
+      ]);
+      const nextTurn = await startExtra(scriptedUpstream, [
+        "--trailers",
+        "next-turn",
+        "--reply",
+        reply,
+      ]);
+      for (const url of [
+        withData.url,
+        (await startExtra(tcpPipe, [withData.url])).url,
+        (await startExtra(gatewayCli, gatewayArgs(withData.url))).url,
+        (await startExtra(gatewayCli, gatewayArgs(nextTurn.url))).url,
+      ]) {
+        const c = await connectWeb(url);
+        connections.push(c);
+        const opened = await c.openSession(session.id);
+        paths.push(path(() => opened.getTask(task.id)));
+      }
+      const [webScripted, webScriptedPipe, webScriptedGateway, webScriptedNextTurn] = paths.slice(
+        -4,
+      ) as [Path, Path, Path, Path];
       const [
         grpcDirect,
         grpcGateway,
@@ -232,6 +288,26 @@ export const gatewayLatency: BenchCase = {
           webDirect,
         ),
       );
+      rows.push(
+        p50Row(
+          "gRPC-Web via a TCP pipe to the scripted upstream",
+          "gRPC-Web p50 through a TCP pipe, to a scripted upstream that does no work",
+          webScriptedPipe,
+          webScripted,
+        ),
+        p50Row(
+          "gRPC-Web via the gateway to the scripted upstream",
+          "gRPC-Web p50 through the gateway, to a scripted upstream writing trailers with data",
+          webScriptedGateway,
+          webScripted,
+        ),
+        p50Row(
+          "gRPC-Web via the gateway to the scripted upstream, trailers a turn later",
+          "same, the upstream writing its trailers a turn later (as node:http2 does)",
+          webScriptedNextTurn,
+          webScripted,
+        ),
+      );
       if (grpcNginx !== undefined) {
         rows.push(
           p50Row(
@@ -246,6 +322,7 @@ export const gatewayLatency: BenchCase = {
     } finally {
       for (const manager of h2Sessions) manager.abort();
       for (const c of connections.reverse()) await c.close();
+      for (const child of extraChildren.reverse()) await child.stop();
       await nginx?.close();
       await pipe.stop();
       await unrelayed.stop();
