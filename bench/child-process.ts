@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import type * as net from "node:net";
 
 const tsxLoader = createRequire(import.meta.url).resolve("tsx");
 
@@ -74,4 +75,18 @@ function processCpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The child's side, for a child that is a plain TCP server: listens on a
+ * loopback port of the system's choosing, prints the line `startChild()`
+ * waits for, and exits on SIGINT or SIGTERM.
+ */
+export function serveAsChild(server: net.Server): void {
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as net.AddressInfo;
+    console.log(`listening on http://127.0.0.1:${port}`);
+  });
+  process.on("SIGINT", () => process.exit(0));
+  process.on("SIGTERM", () => process.exit(0));
 }

@@ -24,6 +24,7 @@ import {
   windowUpdateFrame,
 } from "../packages/gateway/src/h2-frame.js";
 import { encodeHeaderBlock } from "../packages/gateway/src/header-block.js";
+import { serveAsChild } from "./child-process.js";
 import { grpcFrame } from "./grpc-frame.js";
 
 const { values } = parseArgs({
@@ -133,10 +134,4 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   };
   socket.on("data", sniff);
 });
-server.listen(0, "127.0.0.1", () => {
-  const { port } = server.address() as net.AddressInfo;
-  // startChild() reads the URL from this line.
-  console.log(`listening on http://127.0.0.1:${port}`);
-});
-process.on("SIGINT", () => process.exit(0));
-process.on("SIGTERM", () => process.exit(0));
+serveAsChild(server);

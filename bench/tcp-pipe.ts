@@ -3,6 +3,7 @@
 // the least any proxy in Node adds on the same path (a child process, like
 // the gateway). Usage: tcp-pipe.ts http://upstream:port
 import * as net from "node:net";
+import { serveAsChild } from "./child-process.js";
 
 const upstream = new URL(process.argv[2] ?? "");
 const server = net.createServer({ noDelay: true }, (client) => {
@@ -22,10 +23,4 @@ const server = net.createServer({ noDelay: true }, (client) => {
     socket.on("close", end);
   }
 });
-server.listen(0, "127.0.0.1", () => {
-  const { port } = server.address() as net.AddressInfo;
-  // startChild() reads the URL from this line.
-  console.log(`listening on http://127.0.0.1:${port}`);
-});
-process.on("SIGINT", () => process.exit(0));
-process.on("SIGTERM", () => process.exit(0));
+serveAsChild(server);
