@@ -23,6 +23,7 @@ import {
   headersFrames,
   windowUpdateFrame,
 } from "../packages/gateway/src/h2-frame.js";
+import { encodeTrailerFrame } from "../packages/gateway/src/grpc-web-framing.js";
 import { encodeHeaderBlock } from "../packages/gateway/src/header-block.js";
 import { serveAsChild } from "./child-process.js";
 import { grpcFrame } from "./grpc-frame.js";
@@ -36,7 +37,7 @@ if (trailers !== "with-data" && trailers !== "next-turn") {
 }
 const message = Buffer.from(grpcFrame(Buffer.from(values.reply ?? "", "hex")));
 
-const webBody = Buffer.concat([message, webTrailerFrame("grpc-status:0\r\n")]);
+const webBody = Buffer.concat([message, encodeTrailerFrame({ "grpc-status": "0" })]);
 const webReply = Buffer.concat([
   Buffer.from(
     "HTTP/1.1 200 OK\r\ncontent-type: application/grpc-web+proto\r\n" +
@@ -52,14 +53,6 @@ const replyHead = encodeHeaderBlock([
 const replyTrailers = encodeHeaderBlock([["grpc-status", "0"]]);
 /** Window given back on the connection once this much request data has come in. */
 const creditEvery = 32 * 1024;
-
-function webTrailerFrame(text: string): Buffer {
-  const frame = Buffer.alloc(5 + text.length);
-  frame[0] = 0x80;
-  frame.writeUInt32BE(text.length, 1);
-  frame.write(text, 5, "latin1");
-  return frame;
-}
 
 /** Answers each gRPC-Web request (a head with a Content-Length body) in one write. */
 function serveHttp1(socket: net.Socket, first: Buffer): void {
