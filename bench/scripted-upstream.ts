@@ -14,6 +14,7 @@
 // (the reply message's protobuf bytes). It prints "listening on URL".
 import * as net from "node:net";
 import { parseArgs } from "node:util";
+import { encodeTrailerFrame } from "../packages/gateway/src/grpc-web-framing.js";
 import {
   clientPreface,
   encodeFrame,
@@ -23,7 +24,6 @@ import {
   headersFrames,
   windowUpdateFrame,
 } from "../packages/gateway/src/h2-frame.js";
-import { encodeTrailerFrame } from "../packages/gateway/src/grpc-web-framing.js";
 import { encodeHeaderBlock } from "../packages/gateway/src/header-block.js";
 import { serveAsChild } from "./child-process.js";
 import { grpcFrame } from "./grpc-frame.js";
