@@ -19,9 +19,9 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 describe("sessions over HTTP/2", () => {
-  it("createSession without an id generates <application>-<8 [a-z0-9]>", async () => {
+  it("createSession without an id generates <application>-<6 [A-Za-z0-9]>, as Flame's SDKs do", async () => {
     const s = await h.connection.createSession({ application: "flmexec" });
-    expect(s.id).toMatch(/^flmexec-[a-z0-9]{8}$/);
+    expect(s.id).toMatch(/^flmexec-[A-Za-z0-9]{6}$/);
     expect(s.application).toBe("flmexec");
     expect(s.state).toBe(SessionState.Open);
     expect(s.creationTime).toBeInstanceOf(Date);
@@ -60,18 +60,18 @@ describe("sessions over HTTP/2", () => {
     expect(h.sent.CreateSession ?? 0).toBe(before);
   });
 
-  it("createSession: unknown application and duplicate id fail with kind internal", async () => {
+  it("createSession: unknown application is not-found, a duplicate id already-exists", async () => {
     const unknown = (await rejection(
       h.connection.createSession({ application: "no-such-app" }),
     )) as FlameError;
-    expect(unknown.kind).toBe("internal");
+    expect(unknown.kind).toBe("not-found");
     expect(unknown.method).toBe("CreateSession");
     const id = unique("dup");
     await h.connection.createSession({ id, application: "flmexec" });
     const dup = (await rejection(
       h.connection.createSession({ id, application: "flmexec" }),
     )) as FlameError;
-    expect(dup.kind).toBe("internal");
+    expect(dup.kind).toBe("already-exists");
   });
 
   it("openSession: existing, unknown (not-found), closed (invalid-state)", async () => {

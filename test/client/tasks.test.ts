@@ -63,13 +63,13 @@ describe("tasks over HTTP/2", () => {
     expect(bad.kind).toBe("invalid-config");
   });
 
-  it("CreateTask on an unknown session fails with kind internal", async () => {
+  it("CreateTask on an unknown session fails with kind not-found", async () => {
     const other = await h.connection.createSession({ application: "flmexec" });
     // Flame deletes only closed sessions.
     await h.connection.closeSession(other.id);
     await h.connection.deleteSession(other.id);
     const err = (await rejection(other.createTask())) as FlameError;
-    expect(err.kind).toBe("internal");
+    expect(err.kind).toBe("not-found");
     expect(err.method).toBe("CreateTask");
   });
 });

@@ -7,10 +7,20 @@ import { toExecutor, toNode } from "./cluster.js";
 import type { TaskCodec } from "./codec.js";
 import { bytesCodec } from "./codec.js";
 import { inputError, resultError } from "./errors.js";
-import type { Frontend } from "./gen/flame/v1/frontend_pb.js";
+import {
+  CreateSessionRequestSchema,
+  type Frontend,
+  OpenSessionRequestSchema,
+  RegisterApplicationRequestSchema,
+  UpdateApplicationRequestSchema,
+} from "./gen/flame/v1/frontend_pb.js";
 import type { Result, Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
+import { configureBindWatch } from "./internal/bind-watch.js";
 import { createFrontendClient } from "./internal/frontend-client.js";
+import { sortByCreation } from "./internal/list-order.js";
+import { checkRequestSize, roughSize } from "./internal/request-size.js";
 import { Rpc, type WireCallOptions } from "./internal/rpc.js";
+import { decideBySession } from "./internal/session-check.js";
 import type { WatchOptions } from "./internal/watch-hub.js";
 import { configureWatches } from "./internal/watch-hub.js";
 import type { Logger, LogLevel } from "./logger.js";
@@ -36,11 +46,26 @@ export interface ConnectionOptions {
    * poll (`pollIntervalMs` 250, backing off to `maxPollIntervalMs` 2000).
    */
   watch?: WatchOptions;
+  /**
+   * Largest request sent, in bytes (default 4 MiB, Flame's limit: it refuses
+   * a bigger one). A bigger request fails with kind "invalid-input" before
+   * it is sent. Raise it only for a server that accepts more.
+   */
+  maxRequestBytes?: number;
+  /**
+   * While a task is awaited in Pending (`run`, `invoke`, `runMany`, `runAll`,
+   * `runTask`, `watchTask`), its session is read every `bindCheckMs`
+   * (default 5,000; 0 turns it off). When Flame reports that it gave up
+   * starting the session's application (session event 1002 after the 1001
+   * bind failures) and the session runs nothing, the wait fails with kind
+   * "bind-failed" and Flame's messages instead of waiting for ever.
+   */
+  bindCheckMs?: number;
 }
 
 /** What a session is created (or opened) with. */
 export interface SessionAttributes<In = Uint8Array, Out = Uint8Array> {
-  /** Default: `<application>-<8 random [a-z0-9]>`, as flame-rs makes it. */
+  /** Default: `<application>-<6 random [A-Za-z0-9]>`, as Flame's SDKs make it. */
   id?: string;
   application: string;
   /** Handed to every instance; a string is sent as UTF-8. */
@@ -80,7 +105,9 @@ export class Connection {
       resolveLogger(options.logger),
     );
     this.onClose = options.onClose;
+    this.rpc.maxRequestBytes = options.maxRequestBytes ?? this.rpc.maxRequestBytes;
     if (options.watch !== undefined) configureWatches(this.rpc, options.watch);
+    configureBindWatch(this.rpc, options.bindCheckMs);
   }
 
   /** True after `close()`. */
@@ -90,35 +117,45 @@ export class Connection {
 
   // Applications -----------------------------------------------------------
 
-  /** Registers an application. Flame reports failure in-band; it is thrown here as FlameError. */
+  /**
+   * Registers an application. Flame reports failure in-band; it is thrown
+   * here as FlameError: a name taken is "already-exists" (the none engine
+   * overwrites instead).
+   */
   async registerApplication(
     name: string,
     attrs: ApplicationAttributes = {},
     options?: CallOptions,
   ): Promise<void> {
-    const application = toApplicationSpec(attrs);
-    await this.resultCall(
-      "RegisterApplication",
-      (o) => this.client.registerApplication({ name, application }, o),
-      options,
-    );
+    const request = { name, application: toApplicationSpec(attrs) };
+    const method = "RegisterApplication";
+    checkRequestSize(method, this.rpc.maxRequestBytes, RegisterApplicationRequestSchema, request);
+    await this.resultCall(method, (o) => this.client.registerApplication(request, o), options);
   }
 
-  /** Replaces an application's spec. In-band failures are thrown as FlameError. */
+  /**
+   * Replaces an application's spec (fields left out return to their
+   * defaults). In-band failures are thrown as FlameError: an unknown name is
+   * "not-found"; sqlite and fs refuse while the application has open
+   * sessions ("invalid-state").
+   */
   async updateApplication(
     name: string,
     attrs: ApplicationAttributes = {},
     options?: CallOptions,
   ): Promise<void> {
-    const application = toApplicationSpec(attrs);
-    await this.resultCall(
-      "UpdateApplication",
-      (o) => this.client.updateApplication({ name, application }, o),
-      options,
-    );
+    const request = { name, application: toApplicationSpec(attrs) };
+    const method = "UpdateApplication";
+    checkRequestSize(method, this.rpc.maxRequestBytes, UpdateApplicationRequestSchema, request);
+    await this.resultCall(method, (o) => this.client.updateApplication(request, o), options);
   }
 
-  /** Removes an application. In-band failures are thrown as FlameError. */
+  /**
+   * Removes an application, and Flame drops its sessions. In-band failures
+   * are thrown as FlameError: sqlite and fs refuse while it has open
+   * sessions ("invalid-state"); fs refuses an unknown name ("not-found"),
+   * sqlite and none accept it.
+   */
   async unregisterApplication(name: string, options?: CallOptions): Promise<void> {
     await this.resultCall(
       "UnregisterApplication",
@@ -138,7 +175,11 @@ export class Connection {
     return toApplication(message);
   }
 
-  /** Every registered application (Flame starts with flmexec, flmping and flmrun). */
+  /**
+   * Every registered application (Flame starts with flmexec, flmping and
+   * flmrun), oldest first, then by name: Flame lists them in no particular
+   * order.
+   */
   async listApplications(options?: CallOptions): Promise<Application[]> {
     const list = await this.rpc.unary(
       "ListApplication",
@@ -146,7 +187,7 @@ export class Connection {
       options,
       true,
     );
-    return list.applications.map(toApplication);
+    return sortByCreation(list.applications.map(toApplication), (a) => a.name);
   }
 
   /** flame-rs's name for `listApplications`. */
@@ -157,9 +198,12 @@ export class Connection {
   // Sessions ---------------------------------------------------------------
 
   /**
-   * Creates a session; without `id`, one is generated as flame-rs does.
-   * Never retried. An unknown application or a duplicate id fails with kind
-   * "internal" (Flame reports both as a storage error).
+   * Creates a session; without `id`, one is generated as Flame's SDKs do
+   * (`<application>-<6 random [A-Za-z0-9]>`). Never retried. An unknown
+   * application fails with kind "not-found" and a duplicate id with
+   * "already-exists" on sqlite and fs (sqlite sends both as INTERNAL storage
+   * errors, `code` says so); Flame's none engine accepts both, and a
+   * duplicate id replaces the session.
    */
   async createSession<In = Uint8Array, Out = Uint8Array>(
     attrs: SessionAttributes<In, Out>,
@@ -167,9 +211,11 @@ export class Connection {
   ): Promise<Session<In, Out>> {
     const spec = toSessionSpec(attrs, "CreateSession");
     const sessionId = attrs.id ?? generateSessionId(attrs.application);
+    const request = { sessionId, session: spec };
+    checkSessionRequest("CreateSession", this.rpc.maxRequestBytes, request);
     const message = await this.rpc.unary(
       "CreateSession",
-      (o) => this.client.createSession({ sessionId, session: spec }, o),
+      (o) => this.client.createSession(request, o),
       options,
       false,
     );
@@ -180,7 +226,8 @@ export class Connection {
    * Opens an existing session. With attributes that name an application,
    * the spec is sent too, and Flame opens it if it matches or creates it if
    * it does not exist (that is `openOrCreateSession`). A session that does
-   * not exist fails with "not-found"; a closed one with "invalid-state"; a
+   * not exist fails with "not-found"; a closed one with "invalid-state"
+   * (where Flame's answer does not say which, one GetSession decides); a
    * spec that differs with "invalid-config".
    */
   async openSession<In = Uint8Array, Out = Uint8Array>(
@@ -192,12 +239,13 @@ export class Connection {
       attrs?.application === undefined
         ? undefined
         : toSessionSpec(attrs as SessionAttributes<In, Out>, "OpenSession");
-    const message = await this.rpc.unary(
-      "OpenSession",
-      (o) => this.client.openSession({ sessionId: id, session: spec }, o),
-      options,
-      false,
-    );
+    const request = { sessionId: id, session: spec };
+    checkSessionRequest("OpenSession", this.rpc.maxRequestBytes, request);
+    const message = await this.rpc
+      .unary("OpenSession", (o) => this.client.openSession(request, o), options, false)
+      .catch(async (err: unknown) => {
+        throw await decideBySession(this.rpc, err, id, options);
+      });
     return this.wrap(message, attrs?.codec, id);
   }
 
@@ -228,7 +276,10 @@ export class Connection {
     return this.wrap(message, options?.codec, id);
   }
 
-  /** Every session, closed ones included. */
+  /**
+   * Every session, closed ones included, oldest first, then by id: Flame
+   * lists them in no particular order.
+   */
   async listSessions(options?: CallOptions): Promise<Session[]> {
     const list = await this.rpc.unary(
       "ListSession",
@@ -236,7 +287,10 @@ export class Connection {
       options,
       true,
     );
-    return list.sessions.map((m) => this.wrap(m, undefined));
+    return sortByCreation(
+      list.sessions.map((m) => this.wrap(m, undefined)),
+      (s) => s.id,
+    );
   }
 
   /** flame-rs's name for `listSessions`. */
@@ -260,9 +314,11 @@ export class Connection {
   }
 
   /**
-   * Deletes a closed session and its tasks. Flame refuses a session that is
-   * not closed (INTERNAL "Cannot delete open session"): close it first. The
-   * refusal has kind "invalid-state"; an unknown id is "not-found".
+   * Deletes a closed session and its tasks. sqlite and fs refuse a session
+   * that is not closed, as INTERNAL: close it first (sqlite also refuses a
+   * closed one with Cancelled tasks, for good). The refusal has kind
+   * "invalid-state"; an unknown id is "not-found". The none engine deletes
+   * open sessions too.
    */
   async deleteSession(id: string, options?: CallOptions): Promise<Session> {
     const message = await this.rpc.unary(
@@ -350,6 +406,22 @@ export class Connection {
     if (session.id === "" && id !== undefined) session.id = id;
     return session;
   }
+}
+
+/** Refuses a CreateSession/OpenSession request over the limit (common data is the big part). */
+function checkSessionRequest(
+  method: string,
+  limit: number,
+  request: { sessionId: string; session?: ReturnType<typeof toSessionSpec> | undefined },
+): void {
+  const spec = request.session;
+  const rough = roughSize(
+    spec?.commonData?.byteLength ?? 0,
+    request.sessionId,
+    spec?.application ?? "",
+  );
+  const schema = method === "OpenSession" ? OpenSessionRequestSchema : CreateSessionRequestSchema;
+  checkRequestSize(method, limit, schema, request, rough);
 }
 
 function toSessionSpec(attrs: SessionAttributes<unknown, unknown>, method: string) {

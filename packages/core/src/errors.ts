@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { kindOfInternal, kindOfInvalidArgument, kindOfResultMessage } from "./error-kinds.js";
 
 /** What went wrong, in words a program can switch on. */
 export type FlameErrorKind =
@@ -12,7 +13,8 @@ export type FlameErrorKind =
   | "deadline-exceeded"
   | "permission-denied"
   | "unauthenticated"
-  | "invalid-input";
+  | "invalid-input"
+  | "bind-failed";
 
 export interface FlameErrorInit {
   kind: FlameErrorKind;
@@ -34,15 +36,14 @@ const brand = Symbol.for("@flame-ts/core.FlameError");
  * code (flame-rs folds every code into "Network"; we keep it) and from
  * in-band failures such as `Result.return_code < 0`.
  *
- * Flame raises some refusals about a session's state in its storage layer,
- * so they reach the wire as INTERNAL: closing a session while tasks run
- * ("Cannot close session with running tasks"), deleting a session that is
- * not closed ("Cannot delete open session") or that still has unfinished
- * tasks ("... non-terminal tasks"), and creating a task in a closed session
- * ("session <id> is not open"). The client smooths this over: such an
- * INTERNAL error gets kind `"invalid-state"`, as the same refusal sent as
- * INVALID_ARGUMENT would; `code` stays `Code.Internal` and `serverMessage`
- * keeps the server's words.
+ * Flame's status codes and words depend on its storage engine (sqlite, fs
+ * or none), and several refusals reach the wire as INTERNAL or
+ * INVALID_ARGUMENT whatever they are about. The client reads the message
+ * too (error-kinds.ts), so each kind means the same on every engine: a
+ * duplicate is `"already-exists"`, a closed session `"invalid-state"`, an
+ * unknown one `"not-found"`; where Flame's words do not say which, one
+ * GetSession decides. `code` stays what was sent and `serverMessage` keeps
+ * the server's words.
  */
 export class FlameError extends Error {
   override readonly name = "FlameError";
@@ -67,31 +68,6 @@ export class FlameError extends Error {
     if ((value as { [brand]?: unknown })[brand] !== true) return false;
     return kind === undefined || (value as FlameError).kind === kind;
   }
-}
-
-// Real Flame sends both invalid configuration and invalid state as
-// INVALID_ARGUMENT; these phrases from its messages mark the state ones.
-// A spec mismatch in OpenSession is the caller's configuration, so it stays
-// "invalid-config".
-const invalidStatePhrases = ["not open", "cannot close", "running tasks", "is closed"];
-
-function kindOfInvalidArgument(message: string): FlameErrorKind {
-  const lower = message.toLowerCase();
-  return invalidStatePhrases.some((p) => lower.includes(p)) ? "invalid-state" : "invalid-config";
-}
-
-// Refusals about a session's state that Flame's storage raises, and that
-// therefore arrive as INTERNAL (matched case-insensitively).
-const internalStatePhrases = [
-  "cannot close session",
-  "cannot delete open session",
-  "non-terminal task",
-  "is not open",
-];
-
-function kindOfInternal(message: string): FlameErrorKind {
-  const lower = message.toLowerCase();
-  return internalStatePhrases.some((p) => lower.includes(p)) ? "invalid-state" : "internal";
 }
 
 /** Maps a Connect code (and the server's message) to a kind. */
@@ -155,17 +131,35 @@ export function toFlameError(err: unknown, method: string): FlameError {
   const ce = ConnectError.from(err);
   const kind = kindOfCode(ce.code, ce.rawMessage);
   const serverMessage = ce.rawMessage || undefined;
-  const detail = serverMessage ? `: ${serverMessage}` : "";
-  return new FlameError(
-    `${method} failed (${describeKind[kind] ?? kind.replace("-", " ")})${detail}`,
-    {
-      kind,
-      method,
-      serverMessage,
-      code: ce.code,
-      cause: err,
-    },
-  );
+  return new FlameError(failureMessage(method, kind, serverMessage), {
+    kind,
+    method,
+    serverMessage,
+    code: ce.code,
+    cause: err,
+  });
+}
+
+function failureMessage(method: string, kind: FlameErrorKind, detail: string | undefined): string {
+  const what = describeKind[kind] ?? kind.replace("-", " ");
+  return `${method} failed (${what})${detail ? `: ${detail}` : ""}`;
+}
+
+/**
+ * The same failure with the kind a further look found (a GetSession, say),
+ * `why` in front of the server's words; `code`, `serverMessage` and `cause`
+ * are kept.
+ */
+export function withKind(err: FlameError, kind: FlameErrorKind, why: string): FlameError {
+  const method = err.method ?? "call";
+  const detail = err.serverMessage ? `${why} (Flame said: ${err.serverMessage})` : why;
+  return new FlameError(failureMessage(method, kind, detail), {
+    kind,
+    method: err.method,
+    serverMessage: err.serverMessage,
+    code: err.code,
+    cause: err.cause,
+  });
 }
 
 /** An in-band `Result` with `return_code < 0` (application calls). */
@@ -176,15 +170,6 @@ export function resultError(method: string, returnCode: number, message: string 
     method,
     serverMessage: message,
   });
-}
-
-// Application calls fold every failure into return_code -1; the message is
-// all we have to tell a missing application from a bad spec.
-function kindOfResultMessage(message: string): FlameErrorKind {
-  const lower = message.toLowerCase();
-  if (lower.includes("not found")) return "not-found";
-  if (lower.includes("already exist")) return "already-exists";
-  return "invalid-config";
 }
 
 /** A reply the client cannot use: the server broke the contract (kind "internal"). */

@@ -5,16 +5,21 @@ import type { CallOptions } from "./call-options.js";
 import type { TaskCodec } from "./codec.js";
 import { bytesCodec } from "./codec.js";
 import { FlameError, replyError } from "./errors.js";
+import { CreateTaskRequestSchema } from "./gen/flame/v1/frontend_pb.js";
 import type { Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
 import { SessionState, TaskState } from "./gen/flame/v1/types_pb.js";
+import { PendingWait } from "./internal/bind-watch.js";
 import { followTask } from "./internal/follow-task.js";
+import { sortById } from "./internal/list-order.js";
+import { checkRequestSize, roughSize } from "./internal/request-size.js";
 import type { Rpc } from "./internal/rpc.js";
 import type { Scope } from "./internal/scope.js";
+import { decideBySession } from "./internal/session-check.js";
 import { ResourceRequirement } from "./resource-requirement.js";
 import type { Task, TaskEvent } from "./task.js";
 import { msToDate, toTask } from "./task.js";
 import type { TaskResult } from "./task-result.js";
-import { toTaskResult } from "./task-result.js";
+import { lacksFailureEvent, toTaskResult } from "./task-result.js";
 import type { WatchSessionOptions } from "./watch-session.js";
 import { watchSession } from "./watch-session.js";
 import type { WatchTaskOptions } from "./watch-task.js";
@@ -98,7 +103,13 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
     return copy;
   }
 
-  /** Creates a task. Never retried: a retry could create it twice. */
+  /**
+   * Creates a task. Never retried: a retry could create it twice. A closed
+   * session fails with kind "invalid-state", an unknown one "not-found"
+   * (where Flame's answer does not say which, one GetSession decides); an
+   * input that makes the request bigger than `maxRequestBytes` (Flame's
+   * 4 MiB) fails with "invalid-input" before anything is sent.
+   */
   createTask(input?: In, options?: CallOptions): Promise<Task> {
     return this.createTaskIn(input, undefined, options?.headers, options);
   }
@@ -110,12 +121,16 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
     options?: CallOptions,
   ): Promise<Task> {
     const bytes = input === undefined ? undefined : this.codec.input.encode(input);
-    const message = await this.rpc.unary(
-      "CreateTask",
-      (o) => this.rpc.client.createTask({ task: { sessionId: this.id, input: bytes } }, o),
-      scope === undefined ? options : { scope, headers },
-      false,
-    );
+    const request = { task: { sessionId: this.id, input: bytes } };
+    const limit = this.rpc.maxRequestBytes;
+    const rough = roughSize(bytes?.byteLength ?? 0, this.id);
+    checkRequestSize("CreateTask", limit, CreateTaskRequestSchema, request, rough);
+    const callOptions = scope === undefined ? options : { scope, headers };
+    const message = await this.rpc
+      .unary("CreateTask", (o) => this.rpc.client.createTask(request, o), callOptions, false)
+      .catch(async (err: unknown) => {
+        throw await decideBySession(this.rpc, err, this.id, callOptions);
+      });
     const task = toTask(message, { sessionId: this.id });
     // Without its id the task could never be watched, read or cancelled.
     if (task.id === "") throw replyError("CreateTask", "the reply carried no task id");
@@ -133,9 +148,13 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
     return toTask(message, { id, sessionId: this.id });
   }
 
-  /** Every task of the session (ListTask streams them; collected here). */
-  listTasks(options?: CallOptions): Promise<Task[]> {
-    return this.rpc.unary(
+  /**
+   * Every task of the session by id (ListTask streams them in no particular
+   * order; collected and sorted here). On real Flame the tasks carry no
+   * events (or a stale copy): `getTask` has them.
+   */
+  async listTasks(options?: CallOptions): Promise<Task[]> {
+    const tasks = await this.rpc.unary(
       "ListTask",
       async (o) => {
         const tasks: Task[] = [];
@@ -148,6 +167,7 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
       true,
       undefined,
     );
+    return sortById(tasks);
   }
 
   /**
@@ -166,15 +186,22 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
   runTask(input?: In, options?: WatchTaskOptions): Observable<Task> {
     return new Observable<Task>((subscriber) => {
       const scope = this.rpc.scope(options);
-      this.createTaskIn(input, scope, options?.headers)
+      const headers = options?.headers;
+      const pending = new PendingWait(this.rpc, this.id, headers, (err) => scope.abort(err));
+      const next = (task: Task) => {
+        pending.see(task);
+        subscriber.next(task);
+      };
+      this.createTaskIn(input, scope, headers)
         .then((created) =>
-          followTask(this.rpc, this.id, created.id, (t) => subscriber.next(t), {
+          followTask(this.rpc, this.id, created.id, next, {
             scope,
-            headers: options?.headers,
+            headers,
             initial: created,
             maxResumes: options?.maxResumes,
           }),
         )
+        .finally(() => pending.stop())
         .then(
           () => subscriber.complete(),
           (err) => subscriber.error(err),
@@ -185,8 +212,12 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
 
   /**
    * Runs one task to its end (flame-rs `run`): resolves with the final
-   * state, the decoded output, and for a failed task the code and message
-   * of its last event. Rejects only when the call itself fails.
+   * state, the decoded output, and for a failed task the code (3) and
+   * message of its Failed event, read with GetTask when the watch brought
+   * the end without it (real Flame's WatchTask carries no events). Rejects
+   * when the call itself fails, and with kind "bind-failed" when Flame
+   * reports that the session's application cannot start (ConnectionOptions
+   * `bindCheckMs`).
    */
   async run(input?: In, options?: CallOptions): Promise<TaskResult<Out>> {
     const scope = this.rpc.scope(options);
@@ -285,18 +316,32 @@ export class Session<In = Uint8Array, Out = Uint8Array> {
     headers: HeadersInit | undefined,
   ): Promise<TaskResult<Out>> {
     const created = await this.createTaskIn(input, scope, headers);
-    const task = await followTask(this.rpc, this.id, created.id, noop, {
-      scope,
-      headers,
-      initial: created,
-    });
+    // A stuck session fails the scope: in runMany, the whole run.
+    const pending = new PendingWait(this.rpc, this.id, headers, (err) => scope.abort(err));
+    let task: Task;
+    try {
+      task = await followTask(this.rpc, this.id, created.id, (t) => pending.see(t), {
+        scope,
+        headers,
+        initial: created,
+      });
+    } finally {
+      pending.stop();
+    }
+    if (lacksFailureEvent(task)) {
+      const read = await this.rpc.unary(
+        "GetTask",
+        (o) => this.rpc.client.getTask({ sessionId: this.id, taskId: task.id }, o),
+        { scope, headers },
+        true,
+      );
+      task = toTask(read, { id: task.id, sessionId: this.id });
+    }
     return toTaskResult(task, this.codec.output);
   }
 }
 
 const emptySession = {} as SessionMessage;
-
-function noop() {}
 
 /** The default codecs of a session. */
 export const defaultCodec = bytesCodec;

@@ -1,5 +1,6 @@
 import { Observable } from "rxjs";
 import type { CallOptions } from "./call-options.js";
+import { PendingWait } from "./internal/bind-watch.js";
 import type { Rpc } from "./internal/rpc.js";
 import { watchHubOf } from "./internal/watch-hub.js";
 import type { Task } from "./task.js";
@@ -36,6 +37,14 @@ export interface WatchTaskOptions extends CallOptions {
  * session's shared ListTask poll (see internal/watch-hub.ts) with the same
  * guarantees; unsubscribing removes it at once, and the poll stops (its
  * ListTask in flight aborted) when no watch of the session is left.
+ *
+ * While the task is Pending, its session is also read every `bindCheckMs`
+ * (ConnectionOptions): when Flame reports that it cannot start the
+ * session's application, the watch errors with kind "bind-failed".
+ *
+ * On real Flame the states a watch brings carry no events (WatchTask and
+ * ListTask send none, or a stale copy); `getTask` has a failed task's
+ * message, and `run()` reads it for you.
  */
 export function watchTask(
   rpc: Rpc,
@@ -44,7 +53,30 @@ export function watchTask(
   options?: WatchTaskOptions,
   initial?: Task,
 ): Observable<Task> {
-  return new Observable<Task>((subscriber) =>
-    watchHubOf(rpc).watch(sessionId, taskId, options, subscriber, initial),
-  );
+  return new Observable<Task>((subscriber) => {
+    const pending = new PendingWait(rpc, sessionId, options?.headers, (err) => {
+      pending.stop();
+      subscriber.error(err);
+    });
+    const inner = new Observable<Task>((s) =>
+      watchHubOf(rpc).watch(sessionId, taskId, options, s, initial),
+    ).subscribe({
+      next: (task) => {
+        pending.see(task);
+        subscriber.next(task);
+      },
+      error: (err) => {
+        pending.stop();
+        subscriber.error(err);
+      },
+      complete: () => {
+        pending.stop();
+        subscriber.complete();
+      },
+    });
+    return () => {
+      pending.stop();
+      inner.unsubscribe();
+    };
+  });
 }

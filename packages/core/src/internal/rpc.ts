@@ -6,6 +6,7 @@ import type { Frontend } from "../gen/flame/v1/frontend_pb.js";
 import type { Logger } from "../logger.js";
 import type { RetryPolicy } from "../retry.js";
 import { backoffDelay, isTransient, sleep, withRetry } from "../retry.js";
+import { flameMaxRequestBytes } from "./request-size.js";
 import { Scope } from "./scope.js";
 
 const maxUses = 8;
@@ -33,6 +34,8 @@ export class Rpc {
   /** Parent of every call and subscription: aborted by `close()`. */
   readonly root = new Scope();
   closed = false;
+  /** Largest request sent (ConnectionOptions `maxRequestBytes`). */
+  maxRequestBytes = flameMaxRequestBytes;
 
   constructor(
     readonly client: Client<typeof Frontend>,
