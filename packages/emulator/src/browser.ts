@@ -2,5 +2,6 @@
 // with no Node built-ins, for createRouterTransport() in a browser or a test.
 export { DEFAULT_APPLICATIONS } from "./applications.js";
 export { FLMPING_MEMORY_CAP } from "./flmping.js";
-export type { EmulatorStats, TaskContext, TaskHandler } from "./options.js";
+export type { EmulatorStats, StartFailure, TaskContext, TaskHandler } from "./options.js";
 export { createEmulatorRoutes, type EmulatorRoutes, type EmulatorRoutesOptions } from "./routes.js";
+export { EMULATOR_STORAGES, type EmulatorStorage } from "./storage.js";

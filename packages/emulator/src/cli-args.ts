@@ -1,4 +1,5 @@
 import type { EmulatorOptions } from "./options.js";
+import { EMULATOR_STORAGES, isEmulatorStorage } from "./storage.js";
 
 export const USAGE = `Usage: flame-emulator [options]
 
@@ -8,6 +9,10 @@ Options:
   --cors-origin <origin>  allow this browser origin (repeatable; default any localhost origin)
   --pending-delay-ms <n>  keep each new task Pending this long
   --running-delay-ms <n>  keep each task Running this long before its handler runs
+  --storage <engine>      answer as Flame's sqlite, fs or none storage engine (default fs)
+  --list-seed <n>         seed for the (shuffled) order of List replies
+  --max-sessions <n>      evict closed sessions beyond n (Flame's limits.max_sessions)
+  --fail-to-start <app>   this application's instances cannot start (repeatable)
   --help                  show this text`;
 
 export type CliCommand = { help: true } | { help: false; options: EmulatorOptions };
@@ -24,6 +29,7 @@ const number = (flag: string, value: string | undefined): number => {
 export const parseCliArgs = (argv: readonly string[]): CliCommand => {
   const options: EmulatorOptions = { port: 8080 };
   const origins: string[] = [];
+  const failing: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const eq = arg.indexOf("=");
@@ -54,10 +60,36 @@ export const parseCliArgs = (argv: readonly string[]): CliCommand => {
       case "--running-delay-ms":
         options.runningDelayMs = number(flag, value());
         break;
+      case "--storage": {
+        const storage = value();
+        if (!isEmulatorStorage(storage)) {
+          throw new Error(
+            `--storage needs one of ${EMULATOR_STORAGES.join(", ")}, got ${storage ?? "nothing"}`,
+          );
+        }
+        options.storage = storage;
+        break;
+      }
+      case "--list-seed":
+        options.listSeed = number(flag, value());
+        break;
+      case "--max-sessions": {
+        const max = number(flag, value());
+        if (max === 0) throw new Error("--max-sessions needs a positive integer, got 0");
+        options.maxSessions = max;
+        break;
+      }
+      case "--fail-to-start": {
+        const application = value();
+        if (!application) throw new Error("--fail-to-start needs an application name");
+        failing.push(application);
+        break;
+      }
       default:
         throw new Error(`unknown option ${arg}`);
     }
   }
   if (origins.length > 0) options.corsOrigins = origins;
+  if (failing.length > 0) options.failToStart = Object.fromEntries(failing.map((app) => [app, {}]));
   return { help: false, options };
 };

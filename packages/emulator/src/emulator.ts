@@ -6,6 +6,10 @@ import { EmulatorServer } from "./server.js";
 // Room for a task that echoes a 16 MiB input: input and output travel together.
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+// What Flame reports in NodeInfo: Rust's std::env::consts::{ARCH, OS}.
+const RUST_ARCH: Record<string, string> = { x64: "x86_64", arm64: "aarch64", ia32: "x86" };
+const RUST_OS: Record<string, string> = { darwin: "macos", win32: "windows" };
+
 const formatUrl = (tls: boolean, host: string, port: number) => {
   // A wildcard bind is reachable on loopback; show an address a client can dial.
   const dialable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
@@ -25,13 +29,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     maxExecutors: options.maxExecutors ?? 64,
     node: {
       capacity: { cpu: BigInt(os.cpus().length || 1), memory: BigInt(os.totalmem()), gpu: 0 },
-      arch: os.arch(),
-      os: os.platform(),
-      addresses: [
-        { type: "Hostname", address: hostname },
-        { type: "InternalIP", address: host },
-      ],
+      arch: RUST_ARCH[os.arch()] ?? os.arch(),
+      os: RUST_OS[os.platform()] ?? os.platform(),
+      addresses: [],
     },
+    storage: options.storage,
+    listSeed: options.listSeed,
+    maxSessions: options.maxSessions,
+    maxRequestBytes: options.maxRequestBytes,
+    defaultResreq: options.defaultResreq,
+    failToStart: options.failToStart,
+    sessionRetryLimit: options.sessionRetryLimit,
   });
   const server = new EmulatorServer({
     routes: core.routes,
@@ -53,6 +61,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     port,
     serve: core.serve,
     unserve: core.unserve,
+    failToStart: core.failToStart,
+    allowStart: core.allowStart,
     pause: core.pause,
     resume: core.resume,
     dropStreams: core.dropStreams,

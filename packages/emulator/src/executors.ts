@@ -6,7 +6,6 @@ import {
   NodeState,
   Shim,
 } from "@flame-ts/core/gen";
-import { nowSeconds } from "./clock.js";
 
 export interface Resources {
   cpu: bigint;
@@ -40,8 +39,6 @@ export class ExecutorPool {
   private readonly idle = new Set<ExecutorRecord>();
   /** Bound executors not running a task, by session id. */
   private readonly freeBound = new Map<string, Set<ExecutorRecord>>();
-  private nextId = 1;
-
   constructor(
     private readonly node: NodeDescription,
     private readonly max: number,
@@ -62,7 +59,8 @@ export class ExecutorPool {
       this.idle.delete(executor);
     } else if (this.executors.size < this.max) {
       executor = {
-        id: `${this.node.hostname}-executor-${this.nextId++}`,
+        // Flame names executors with a UUID v4.
+        id: globalThis.crypto.randomUUID(),
         state: ExecutorState.ExecutorIdle,
         sessionId: undefined,
         resreq,
@@ -112,6 +110,11 @@ export class ExecutorPool {
     }
   }
 
+  /** A cluster with no executors (`maxExecutors: 0`) has no node and runs nothing. */
+  canRun(): boolean {
+    return this.max > 0;
+  }
+
   hasFreeBound(sessionId: string): boolean {
     return (this.freeBound.get(sessionId)?.size ?? 0) > 0;
   }
@@ -120,7 +123,6 @@ export class ExecutorPool {
     this.executors.clear();
     this.idle.clear();
     this.freeBound.clear();
-    this.nextId = 1;
   }
 
   private takeFree(executor: ExecutorRecord): void {
@@ -141,29 +143,24 @@ export class ExecutorPool {
     }));
   }
 
-  describeNode(): MessageInitShape<typeof NodeSchema> {
+  /**
+   * The node as Flame reports it: `allocatable` is the capacity (the
+   * executor manager reports it so and nothing subtracts), no addresses
+   * unless given, and a heartbeat time of 0.
+   */
+  describeNode(): MessageInitShape<typeof NodeSchema> | undefined {
+    if (!this.canRun()) return undefined;
     const { capacity } = this.node;
-    let cpu = capacity.cpu;
-    let memory = capacity.memory;
-    let gpu = capacity.gpu;
-    for (const executor of this.executors.values()) {
-      if (executor.state !== ExecutorState.ExecutorBound) continue;
-      cpu -= executor.resreq.cpu;
-      memory -= executor.resreq.memory;
-      gpu -= executor.resreq.gpu;
-    }
-    // The emulator may bind more executors than the host has cores; never report less than nothing.
-    const atLeastZero = (n: bigint) => (n < 0n ? 0n : n);
     return {
       metadata: { id: this.node.hostname, name: this.node.hostname },
       spec: { hostname: this.node.hostname },
       status: {
         state: NodeState.Ready,
         capacity,
-        allocatable: { cpu: atLeastZero(cpu), memory: atLeastZero(memory), gpu: Math.max(0, gpu) },
+        allocatable: capacity,
         info: { arch: this.node.arch, os: this.node.os },
         addresses: this.node.addresses,
-        lastHeartbeatTime: nowSeconds(),
+        lastHeartbeatTime: 0n,
       },
     };
   }

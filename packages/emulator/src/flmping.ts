@@ -1,4 +1,3 @@
-import prettyBytes from "pretty-bytes";
 import type { TaskContext } from "./options.js";
 
 /** The emulator holds at most this much memory for one flmping task. */
@@ -62,7 +61,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /**
  * Flame's built-in ping service: holds `memory` bytes for `duration` ms and
- * reports where and how long it ran, with the values in literal angle brackets.
+ * reports where and how long it ran, with the values in literal angle brackets
+ * (SIZE is the plain byte count: byte-unit's Display in Flame).
  */
 export const makeFlmping =
   (hostname: string) =>
@@ -76,6 +76,6 @@ export const makeFlmping =
     await holdUntil(started, duration, task.signal);
     // Whole milliseconds, floored: never less than the duration asked for.
     const elapsed = Math.floor(performance.now() - started);
-    const message = `Completed on <${hostname}> in <${elapsed}> milliseconds with <${prettyBytes(memory)}> memory`;
+    const message = `Completed on <${hostname}> in <${elapsed}> milliseconds with <${memory}> memory`;
     return new TextEncoder().encode(JSON.stringify({ message }));
   };

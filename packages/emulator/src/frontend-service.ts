@@ -1,7 +1,8 @@
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Frontend, TaskState } from "@flame-ts/core/gen";
-import { toApplication } from "./applications.js";
+import { checkApplicationSpec, toApplication } from "./applications.js";
 import { invalidConfig, notFound } from "./errors.js";
+import type { ListOrder } from "./list-order.js";
 import { isTerminal, type TaskMessage, toSession, toTask } from "./records.js";
 import type { SessionManager } from "./session-manager.js";
 import type { StreamRegistry } from "./stream-registry.js";
@@ -11,14 +12,18 @@ const result = (failure: string | undefined) =>
 
 /** The Frontend service over a SessionManager; mount it on any Connect router. */
 export const frontendRoutes =
-  (manager: SessionManager, streams: StreamRegistry) => (router: ConnectRouter) => {
+  (manager: SessionManager, streams: StreamRegistry, order: ListOrder) =>
+  (router: ConnectRouter) => {
     const impl: ServiceImpl<typeof Frontend> = {
       registerApplication(req) {
-        if (!req.application) throw invalidConfig("application spec is required");
+        // Flame's own typo.
+        if (!req.application) throw invalidConfig("applilcation spec is missed");
+        checkApplicationSpec(req.application);
         return result(manager.registerApplication(req.name, req.application));
       },
       updateApplication(req) {
-        if (!req.application) throw invalidConfig("application spec is required");
+        if (!req.application) throw invalidConfig("applilcation spec is missed");
+        checkApplicationSpec(req.application);
         return result(manager.updateApplication(req.name, req.application));
       },
       unregisterApplication(req) {
@@ -28,17 +33,18 @@ export const frontendRoutes =
         return toApplication(manager.getApplication(req.name));
       },
       listApplication() {
-        return { applications: [...manager.applications.values()].map(toApplication) };
+        return { applications: order.shuffle(manager.applications.values()).map(toApplication) };
       },
       listExecutor() {
-        return { executors: manager.executors.listExecutors() };
+        return { executors: order.shuffle(manager.executors.listExecutors()) };
       },
       listNodes() {
-        return { nodes: [manager.executors.describeNode()] };
+        const node = manager.executors.describeNode();
+        return { nodes: node ? [node] : [] };
       },
       getNode(req) {
         const node = manager.executors.describeNode();
-        if (node.metadata?.name !== req.name) throw notFound(`node ${req.name} not found`);
+        if (node?.metadata?.name !== req.name) throw notFound(`node <${req.name}> not found`);
         return { node };
       },
       createSession(req) {
@@ -54,17 +60,20 @@ export const frontendRoutes =
         return toSession(manager.deleteSession(req.sessionId));
       },
       getSession(req) {
-        return toSession(manager.getSession(req.sessionId));
+        return toSession(manager.getSession(req.sessionId), true);
       },
       listSession() {
-        return { sessions: [...manager.sessions.values()].map(toSession) };
+        const sessions = order.shuffle(manager.sessions.values());
+        return { sessions: sessions.map((session) => toSession(session, true)) };
       },
       createTask(req) {
-        if (!req.task) throw invalidConfig("task spec is required");
-        return toTask(manager.createTask(req.task.sessionId, req.task.input));
+        // Flame's wording for a missing task, too.
+        if (!req.task) throw invalidConfig("session spec");
+        return manager.createTask(req.task.sessionId, req.task.input);
       },
       getTask(req) {
-        return toTask(manager.getTask(req.sessionId, req.taskId));
+        const task = manager.getTask(req.sessionId, req.taskId);
+        return toTask(task, task.events);
       },
       watchTask(req, ctx) {
         // Validate before the stream opens, so a bad id is an error, not a broken stream.
@@ -73,7 +82,8 @@ export const frontendRoutes =
       },
       listTask(req, ctx) {
         const session = manager.getSession(req.sessionId);
-        return streams.track(ctx, list([...session.tasks.values()].map(toTask)));
+        const tasks = order.shuffle(session.tasks.values()).map((task) => toTask(task));
+        return streams.track(ctx, list(tasks));
       },
     };
     router.service(Frontend, impl);

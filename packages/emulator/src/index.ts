@@ -1,6 +1,7 @@
 export { DEFAULT_APPLICATIONS } from "./applications.js";
 export { originAllowed } from "./cors.js";
 export { startEmulator } from "./emulator.js";
+export { SESSION_BIND_FAILED, SESSION_RETRY_LIMIT_REACHED } from "./flame-events.js";
 export { FLMPING_MEMORY_CAP } from "./flmping.js";
 export type {
   CorsOrigins,
@@ -8,7 +9,10 @@ export type {
   EmulatorOptions,
   EmulatorProtocols,
   EmulatorStats,
+  StartFailure,
   TaskContext,
   TaskHandler,
 } from "./options.js";
+export { FLAME_MAX_REQUEST_BYTES } from "./request-limit.js";
 export { createEmulatorRoutes, type EmulatorRoutes, type EmulatorRoutesOptions } from "./routes.js";
+export { EMULATOR_STORAGES, type EmulatorStorage } from "./storage.js";

@@ -1,5 +1,11 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ApplicationSpec, ApplicationSpecSchema, SessionSpec } from "@flame-ts/core/gen";
+import type {
+  ApplicationSpec,
+  ApplicationSpecSchema,
+  ResourceRequirement,
+  SessionSpec,
+} from "@flame-ts/core/gen";
+import type { EmulatorStorage } from "./storage.js";
 
 /** What a task handler is given for one task. */
 export interface TaskContext {
@@ -30,6 +36,18 @@ export interface EmulatorProtocols {
   connect?: boolean;
 }
 
+/**
+ * How an application's instances fail to start: each executor that tries to
+ * bind one of its sessions records a session event 1001 (SESSION_BIND_FAILED)
+ * with this return code and message.
+ */
+export interface StartFailure {
+  /** The bind's return code; default 11 (Flame's BIND_RESULT_SHIM_CREATE_FAILED). */
+  returnCode?: number;
+  /** Why it failed, appended to the event's message. */
+  message?: string;
+}
+
 /** Browser origins allowed by CORS: "localhost" means any http(s) localhost origin, any port. */
 export type CorsOrigins = "localhost" | ReadonlyArray<string | RegExp>;
 
@@ -52,8 +70,34 @@ export interface EmulatorOptions {
   hostname?: string;
   /** Extra applications registered at start (and again after reset()). */
   applications?: Record<string, MessageInitShape<typeof ApplicationSpecSchema>>;
-  /** Most executors the node runs at once (the cap on concurrently running tasks); default 64. */
+  /**
+   * Most executors the node runs at once (the cap on concurrently running
+   * tasks); default 64. `0` is a cluster with no executor manager: no node,
+   * and every task stays Pending.
+   */
   maxExecutors?: number;
+  /**
+   * Which of Flame's storage engines to answer as: their error codes and
+   * messages, time precision and checks differ. Default `"fs"`, what
+   * `flmadm install`, the Helm chart and Flame's CI deploy.
+   */
+  storage?: EmulatorStorage;
+  /** Seed for the order of List replies (Flame's are unordered); default a random one. */
+  listSeed?: number;
+  /**
+   * Flame's `limits.max_sessions`: after each create, open and close the
+   * closed sessions that finished first leave memory until fewer than this
+   * many remain. Default: no limit.
+   */
+  maxSessions?: number;
+  /** Largest request message accepted (tonic's default in Flame: 4 MiB); larger ones are OUT_OF_RANGE. */
+  maxRequestBytes?: number;
+  /** The resreq of a session that gives none (Flame's `cluster.resreq`); default cpu=1, 1 GiB, gpu=0. */
+  defaultResreq?: Pick<ResourceRequirement, "cpu" | "memory" | "gpu">;
+  /** Applications whose instances cannot start, and how they fail (see `failToStart`). */
+  failToStart?: Record<string, StartFailure>;
+  /** Failed binds before a session gets no executor again (Flame's `recovery.session.retry_limits`); default 5. */
+  sessionRetryLimit?: number;
 }
 
 /** Counters for tests that check what the server saw. */
@@ -76,6 +120,14 @@ export interface Emulator {
   serve(application: string, handler: TaskHandler): void;
   /** Remove the handler; the application's tasks echo their input again. */
   unserve(application: string): void;
+  /**
+   * Make `application`'s instances fail to start: its sessions' tasks stay
+   * Pending, and GetSession/ListSession carry events 1001 (each failed bind)
+   * and 1002 (retry limit reached, after which the session gets no executor).
+   */
+  failToStart(application: string, failure?: StartFailure): void;
+  /** Undo failToStart for sessions that have not yet reached the retry limit. */
+  allowStart(application: string): void;
   /** Stop starting tasks: pending tasks stay Pending until resume(). */
   pause(): void;
   resume(): void;
@@ -89,4 +141,4 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
-export type { ApplicationSpec, SessionSpec };
+export type { ApplicationSpec, EmulatorStorage, SessionSpec };

@@ -30,7 +30,14 @@ export interface TaskRecord {
   state: TaskState;
   creationTime: bigint;
   completionTime: bigint | undefined;
+  /** Every event of the task, as GetTask returns them. */
   events: EventInit[];
+  /**
+   * The events on the task record itself, which WatchTask and ListTask send:
+   * what the last GetTask wrote there, cleared by each stored state change
+   * except on the `none` engine.
+   */
+  snapshot: EventInit[];
   /** Open WatchTask streams on this task; created on first watch. */
   watchers: Set<AsyncQueue<TaskMessage>> | undefined;
   abort: AbortController | undefined;
@@ -43,6 +50,7 @@ export interface SessionRecord {
   state: SessionState;
   creationTime: bigint;
   completionTime: bigint | undefined;
+  /** Session events (bind failures), returned by GetSession and ListSession only. */
   events: EventInit[];
   tasks: Map<string, TaskRecord>;
   nextTaskId: number;
@@ -51,6 +59,9 @@ export interface SessionRecord {
   ready: TaskRecord[];
   head: number;
   deleted: boolean;
+  /** Failed attempts to bind an executor; at the retry limit assignment stops for good. */
+  bindFailures: number;
+  bindPaused: boolean;
 }
 
 const TERMINAL = new Set([TaskState.Succeed, TaskState.Failed, TaskState.Cancelled]);
@@ -67,7 +78,11 @@ export const decrement = (counts: Counts, state: TaskState) => {
   counts[counterOf(state)]--;
 };
 
-export const toTask = (task: TaskRecord): TaskMessage => ({
+/** The task on the wire with `events` (GetTask: all of them; other replies: the record's snapshot). */
+export const toTask = (
+  task: TaskRecord,
+  events: readonly EventInit[] = task.snapshot,
+): TaskMessage => ({
   metadata: { id: task.id, name: task.id },
   spec: {
     sessionId: task.session.id,
@@ -78,11 +93,15 @@ export const toTask = (task: TaskRecord): TaskMessage => ({
     state: task.state,
     creationTime: task.creationTime,
     ...(task.completionTime !== undefined ? { completionTime: task.completionTime } : {}),
-    events: task.events.slice(),
+    events: events.slice(),
   },
 });
 
-export const toSession = (session: SessionRecord): MessageInitShape<typeof SessionSchema> => {
+/** The session on the wire; only GetSession and ListSession load its events. */
+export const toSession = (
+  session: SessionRecord,
+  withEvents = false,
+): MessageInitShape<typeof SessionSchema> => {
   const { spec, counts } = session;
   return {
     metadata: { id: session.id, name: session.id },
@@ -104,7 +123,7 @@ export const toSession = (session: SessionRecord): MessageInitShape<typeof Sessi
       succeed: counts.succeed,
       failed: counts.failed,
       cancelled: counts.cancelled,
-      events: session.events.slice(),
+      events: withEvents ? session.events.slice() : [],
     },
   };
 };

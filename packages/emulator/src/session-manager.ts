@@ -5,22 +5,30 @@ import {
   Shim,
   TaskState,
 } from "@flame-ts/core/gen";
+import { applicationNameProblem } from "./application-name.js";
 import {
   type ApplicationRecord,
   type ApplicationSpecInit,
-  checkApplicationSpec,
   DEFAULT_APPLICATIONS,
   newApplicationRecord,
-  specFrom,
+  withFlameDefaults,
 } from "./applications.js";
 import { AsyncQueue } from "./async-queue.js";
-import { nowMs } from "./clock.js";
-import { errorMessage, internal, invalidConfig, invalidState, notFound } from "./errors.js";
-import type { ExecutorPool, ExecutorRecord } from "./executors.js";
+import { errorMessage, internal, invalidConfig, notFound } from "./errors.js";
+import type { ExecutorPool, ExecutorRecord, Resources } from "./executors.js";
+import {
+  bindFailed,
+  retryLimitReached,
+  taskCreated,
+  taskFailed,
+  taskRunning,
+  taskSucceeded,
+} from "./flame-events.js";
 import { makeFlmping } from "./flmping.js";
-import type { TaskHandler } from "./options.js";
+import type { StartFailure, TaskHandler } from "./options.js";
 import {
   decrement,
+  type EventInit,
   increment,
   isTerminal,
   type SessionRecord,
@@ -28,14 +36,32 @@ import {
   type TaskRecord,
   toTask,
 } from "./records.js";
-import { firstDifference, normalise } from "./session-spec.js";
+import { firstDifference, type NormalisedSpec, normalise } from "./session-spec.js";
+import type { StorageEngine } from "./storage.js";
+import { parseTaskId } from "./task-id.js";
 
 export interface SessionManagerOptions {
   hostname: string;
   pendingDelayMs: number;
   runningDelayMs: number;
   applications: Record<string, ApplicationSpecInit>;
+  storage: StorageEngine;
+  /** Closed sessions are evicted from memory to keep fewer than this many. */
+  maxSessions: number | undefined;
+  /** The resreq of a session that gives none (`cluster.resreq`). */
+  defaultResreq: Resources;
+  /** Failed binds before a session gets no more executors (`recovery.session.retry_limits`). */
+  sessionRetryLimit: number;
+  /** Applications whose instances cannot start. */
+  failToStart: Record<string, StartFailure>;
 }
+
+/** What a bind failure reports when the knob says nothing more. */
+export const DEFAULT_START_FAILURE: Required<StartFailure> = {
+  // BIND_RESULT_SHIM_CREATE_FAILED: the application's process could not be started.
+  returnCode: 11,
+  message: "failed to start the application's instance",
+};
 
 const encoder = new TextEncoder();
 
@@ -60,13 +86,19 @@ const sleep = (ms: number, signal: AbortSignal) =>
 /**
  * The in-memory state of one Flame session manager: applications, sessions,
  * tasks, the scheduler that moves tasks through their states, and the
- * executors that run them. Free of Node built-ins so it can run anywhere.
+ * executors that run them. Where Flame's storage engines differ, the
+ * `storage` option answers. Free of Node built-ins so it can run anywhere.
  */
 export class SessionManager {
   readonly applications = new Map<string, ApplicationRecord>();
+  /** Sessions in memory: what Get/List/Close/Delete see. */
   readonly sessions = new Map<string, SessionRecord>();
+  /** Sessions evicted from memory but still in storage (sqlite, fs): ids and states. */
+  private readonly stored = new Map<string, { application: string }>();
   private readonly handlers = new Map<string, TaskHandler>();
+  private readonly failing = new Map<string, StartFailure>();
   private readonly flmping: TaskHandler;
+  private readonly storage: StorageEngine;
   /** Sessions with ready tasks, for the scheduler. */
   private readonly waiting = new Set<SessionRecord>();
   private readonly appRunning = new Map<string, number>();
@@ -81,7 +113,11 @@ export class SessionManager {
     private readonly options: SessionManagerOptions,
     readonly executors: ExecutorPool,
   ) {
+    this.storage = options.storage;
     this.flmping = makeFlmping(options.hostname);
+    for (const [name, failure] of Object.entries(options.failToStart)) {
+      this.failing.set(name, failure);
+    }
     this.registerDefaults();
   }
 
@@ -95,6 +131,17 @@ export class SessionManager {
     this.handlers.delete(application);
   }
 
+  /** From now on `application`'s instances fail to start: its sessions collect bind failures. */
+  failToStart(application: string, failure: StartFailure = {}): void {
+    this.failing.set(application, failure);
+  }
+
+  /** Its instances start again (sessions already past the retry limit stay paused, as in Flame). */
+  allowStart(application: string): void {
+    this.failing.delete(application);
+    this.schedule();
+  }
+
   pause(): void {
     this.paused = true;
   }
@@ -104,11 +151,12 @@ export class SessionManager {
     this.schedule();
   }
 
-  /** Forget everything but the handlers; abort running tasks; end every watch. */
+  /** Forget everything but the handlers and start knobs; abort running tasks; end every watch. */
   reset(): void {
     this.stopAll();
     this.applications.clear();
     this.sessions.clear();
+    this.stored.clear();
     this.waiting.clear();
     this.appRunning.clear();
     this.executors.clear();
@@ -132,71 +180,118 @@ export class SessionManager {
   private registerDefaults(): void {
     const all = { ...DEFAULT_APPLICATIONS, ...this.options.applications };
     for (const [name, init] of Object.entries(all)) {
-      this.applications.set(name, newApplicationRecord(name, specFrom(init)));
+      const spec = this.storage.storedSpec(withFlameDefaults(init), undefined);
+      this.applications.set(name, newApplicationRecord(name, spec, this.stamp()));
     }
+  }
+
+  /** Now, as the engine stores times: whole seconds on sqlite and fs, milliseconds on none. */
+  private stamp(): bigint {
+    const now = Date.now();
+    return BigInt(this.storage.wholeSeconds ? Math.floor(now / 1000) * 1000 : now);
+  }
+
+  /** fs stores empty bytes as absent. */
+  private bytes(value: Uint8Array | undefined): Uint8Array | undefined {
+    return this.storage.emptyBytesAbsent && value?.length === 0 ? undefined : value;
   }
 
   // --- applications --------------------------------------------------------
 
-  /** In-band result: undefined on success, else the failure message. */
-  registerApplication(name: string, spec: ApplicationSpec): string | undefined {
-    if (name === "") return "application name is empty";
-    if (this.applications.has(name)) return `application ${name} already exists`;
-    const problem = checkApplicationSpec(spec);
-    if (problem) return problem;
-    this.applications.set(name, newApplicationRecord(name, spec));
-    return undefined;
+  private openSessionsOf(application: string): number {
+    let open = 0;
+    for (const session of this.sessions.values()) {
+      if (session.spec.application === application && session.state === SessionState.Open) open++;
+    }
+    return open;
   }
 
-  updateApplication(name: string, spec: ApplicationSpec): string | undefined {
-    const existing = this.applications.get(name);
-    if (!existing) return `application ${name} not found`;
-    const problem = checkApplicationSpec(spec);
-    if (problem) return problem;
-    existing.spec = spec;
+  /** In-band result: undefined on success, else the failure message. */
+  registerApplication(name: string, spec: ApplicationSpecInit): string | undefined {
+    const refusal =
+      applicationNameProblem(name) ??
+      this.storage.registerRefusal(name, this.applications.has(name));
+    if (refusal !== undefined) return refusal;
+    const stored = this.storage.storedSpec(withFlameDefaults(spec), undefined);
+    this.applications.set(name, newApplicationRecord(name, stored, this.stamp()));
     this.schedule();
     return undefined;
   }
 
+  updateApplication(name: string, spec: ApplicationSpecInit): string | undefined {
+    const existing = this.applications.get(name);
+    const refusal =
+      applicationNameProblem(name) ??
+      this.storage.updateRefusal(name, existing !== undefined, this.openSessionsOf(name));
+    if (refusal !== undefined) return refusal;
+    // Update replaces the whole spec: what it leaves out goes back to the defaults.
+    const stored = this.storage.storedSpec(withFlameDefaults(spec), existing?.spec);
+    if (existing) existing.spec = stored;
+    else this.applications.set(name, newApplicationRecord(name, stored, this.stamp()));
+    this.schedule();
+    return undefined;
+  }
+
+  /** On success every session of the application leaves memory (its closed ones stay on disk on fs). */
   unregisterApplication(name: string): string | undefined {
-    if (!this.applications.has(name)) return `application ${name} not found`;
-    for (const session of this.sessions.values()) {
-      if (session.spec.application === name && session.state === SessionState.Open) {
-        return `application ${name} is used by open session ${session.id}`;
-      }
-    }
+    const refusal = this.storage.unregisterRefusal(
+      name,
+      this.applications.has(name),
+      this.openSessionsOf(name),
+    );
+    if (refusal !== undefined) return refusal;
     this.applications.delete(name);
+    for (const session of [...this.sessions.values()]) {
+      if (session.spec.application !== name) continue;
+      this.dropSession(session);
+      if (this.storage.unregisterKeepsSessions) this.stored.set(session.id, { application: name });
+    }
+    if (!this.storage.unregisterKeepsSessions) {
+      for (const [id, stored] of this.stored)
+        if (stored.application === name) this.stored.delete(id);
+    }
     return undefined;
   }
 
   getApplication(name: string): ApplicationRecord {
     const app = this.applications.get(name);
-    if (!app) throw notFound(`application ${name} not found`);
+    if (!app) throw this.storage.applicationNotFound(name);
     return app;
   }
 
   // --- sessions -------------------------------------------------------------
 
+  /** GetSession's lookup: an unknown id is NOT_FOUND with the bare id as message. */
   getSession(id: string): SessionRecord {
     const session = this.sessions.get(id);
-    if (!session) throw notFound(`session ${id} not found`);
+    if (!session) throw notFound(id);
     return session;
   }
 
   createSession(id: string, spec: SessionSpec | undefined): SessionRecord {
-    if (!spec) throw invalidConfig("session spec is required");
-    if (id === "") throw invalidConfig("session id is empty");
-    // Flame's storage rejects both with a constraint error, which reaches the wire as INTERNAL.
+    if (!spec) throw invalidConfig("session spec");
+    return this.insertSession(id, normalise(spec, this.options.defaultResreq));
+  }
+
+  /** The engine's create: it checks the application and the id its own way. */
+  private insertSession(id: string, spec: NormalisedSpec): SessionRecord {
     if (!this.applications.has(spec.application)) {
-      throw internal(`application ${spec.application} not found`);
+      const refusal = this.storage.unknownApplication(spec.application);
+      if (refusal) throw refusal;
     }
-    if (this.sessions.has(id)) throw internal(`session ${id} already exists`);
+    const previous = this.sessions.get(id);
+    if (previous || this.stored.has(id)) {
+      const refusal = this.storage.duplicateSession(id);
+      if (refusal) throw refusal;
+      // The none engine replaces the session: its tasks and their watchers are gone.
+      if (previous) this.dropSession(previous);
+    }
     const session: SessionRecord = {
       id,
       seq: this.sessionSeq++,
-      spec: normalise(spec),
+      spec: { ...spec, commonData: this.bytes(spec.commonData) },
       state: SessionState.Open,
-      creationTime: nowMs(),
+      creationTime: this.stamp(),
       completionTime: undefined,
       events: [],
       tasks: new Map(),
@@ -205,64 +300,102 @@ export class SessionManager {
       ready: [],
       head: 0,
       deleted: false,
+      bindFailures: 0,
+      bindPaused: false,
     };
     this.sessions.set(id, session);
+    this.evictClosedSessions();
     return session;
   }
 
   openSession(id: string, spec: SessionSpec | undefined): SessionRecord {
+    const given = spec ? normalise(spec, this.options.defaultResreq) : undefined;
     const existing = this.sessions.get(id);
-    if (!spec) {
-      if (!existing) throw notFound(`session ${id} not found`);
-    } else if (!existing) {
-      return this.createSession(id, spec);
+    if (existing?.state === SessionState.Open) {
+      if (given) {
+        const difference = firstDifference(existing.spec, given);
+        if (difference) throw invalidConfig(`session <${id}> spec mismatch: ${difference}`);
+      }
+      return existing;
     }
-    const session = existing as SessionRecord;
-    if (session.state !== SessionState.Open) throw invalidState(`session ${id} is not open`);
-    if (spec) {
-      const difference = firstDifference(session.spec, normalise(spec));
-      if (difference) throw invalidConfig(`session ${id} spec mismatch: ${difference}`);
+    // Not open in memory: the engine looks in storage, and creates when given a spec.
+    const known = existing !== undefined || (this.storage.persistsSessions && this.stored.has(id));
+    if (known) {
+      const refusal = this.storage.openClosed(id, given !== undefined);
+      if (refusal) throw refusal;
     }
-    return session;
+    if (!given) throw this.storage.openNotFound(id);
+    return this.insertSession(id, given);
   }
 
   closeSession(id: string): SessionRecord {
-    const session = this.getSession(id);
-    if (session.state === SessionState.Closed) return session;
+    const session = this.sessions.get(id);
+    if (!session) throw notFound(`session <${id}>`);
     // Flame's storage refuses this, so it reaches the wire as INTERNAL, not INVALID_ARGUMENT.
     if (session.counts.running > 0) {
       throw internal("Cannot close session with running tasks");
     }
-    this.cancelPending(session);
+    // Closing again is allowed and moves completion_time to now.
+    const at = this.stamp();
+    this.cancelPending(session, at);
     session.state = SessionState.Closed;
-    session.completionTime = nowMs();
+    session.completionTime = at;
     this.executors.releaseSession(session.id);
+    this.evictClosedSessions();
     return session;
+  }
+
+  /** Removes a session as the engine allows it; NOT_FOUND if not in memory. */
+  deleteSession(id: string): SessionRecord {
+    const session = this.sessions.get(id);
+    if (!session) throw notFound(`session <${id}>`);
+    const { pending, running, cancelled } = session.counts;
+    const refusal = this.storage.deleteRefusal({
+      open: session.state === SessionState.Open,
+      unfinished: pending + running + cancelled,
+      nonTerminal: pending + running,
+    });
+    if (refusal) throw refusal;
+    this.dropSession(session);
+    return session;
+  }
+
+  /** Takes a session out of memory: its watches end quietly, its running tasks are forgotten. */
+  private dropSession(session: SessionRecord): void {
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    session.deleted = true;
+    this.waiting.delete(session);
+    for (const task of session.tasks.values()) this.endWatchers(task);
+    this.executors.releaseSession(session.id);
   }
 
   /**
-   * Removes a closed session whose tasks are all terminal; NOT_FOUND if unknown.
-   * Both refusals are Flame's storage errors, so they reach the wire as INTERNAL.
+   * With `maxSessions`, after each create, open and close: drop the closed
+   * sessions that finished first until fewer than the limit remain (Flame's
+   * `limits.max_sessions`). sqlite and fs still have them on disk.
    */
-  deleteSession(id: string): SessionRecord {
-    const session = this.getSession(id);
-    if (session.state !== SessionState.Closed) throw internal("Cannot delete open session");
-    // Close cancels pending tasks and refuses while any runs, so this is a safeguard.
-    if (session.counts.pending > 0 || session.counts.running > 0) {
-      throw internal("Cannot delete session with non-terminal tasks");
+  private evictClosedSessions(): void {
+    const max = this.options.maxSessions;
+    if (max === undefined) return;
+    while (this.sessions.size >= max) {
+      let oldest: SessionRecord | undefined;
+      for (const session of this.sessions.values()) {
+        if (session.state !== SessionState.Closed) continue;
+        if (!oldest || finishedBefore(session, oldest)) oldest = session;
+      }
+      if (!oldest) return;
+      this.dropSession(oldest);
+      if (this.storage.persistsSessions) {
+        this.stored.set(oldest.id, { application: oldest.spec.application });
+      }
     }
-    this.sessions.delete(id);
-    session.deleted = true;
-    for (const task of session.tasks.values()) this.endWatchers(task);
-    return session;
   }
 
-  private cancelPending(session: SessionRecord): void {
-    const now = nowMs();
+  /** Pending tasks become Cancelled, in memory only: no event, the session's completion time. */
+  private cancelPending(session: SessionRecord, at: bigint): void {
     for (const task of session.tasks.values()) {
       if (task.state !== TaskState.Pending) continue;
-      task.events.push({ code: TaskState.Cancelled, message: "session closed", creationTime: now });
-      this.transition(task, TaskState.Cancelled, now);
+      this.transition(task, TaskState.Cancelled, at, undefined, false);
     }
     session.ready = [];
     session.head = 0;
@@ -271,26 +404,38 @@ export class SessionManager {
 
   // --- tasks ----------------------------------------------------------------
 
-  createTask(sessionId: string, input: Uint8Array | undefined): TaskRecord {
+  /** Adds a task; the reply is the engine's copy: Pending, no events, whatever happens next. */
+  createTask(sessionId: string, input: Uint8Array | undefined): TaskMessage {
     const session = this.sessions.get(sessionId);
-    // Flame reports both as INTERNAL: the task cannot be stored against the session.
-    if (!session) throw internal(`session ${sessionId} not found`);
-    if (session.state !== SessionState.Open) throw internal(`session ${sessionId} is not open`);
+    if (!session) {
+      // Evicted sessions are closed ones still in storage.
+      if (this.storage.persistsSessions && this.stored.has(sessionId)) {
+        throw this.storage.taskClosedSession(sessionId) ?? notFound(sessionId);
+      }
+      throw this.storage.taskUnknownSession(sessionId);
+    }
+    if (session.state !== SessionState.Open) {
+      // The none engine adds it anyway; nothing will ever run it.
+      const refusal = this.storage.taskClosedSession(sessionId);
+      if (refusal) throw refusal;
+    }
     const id = String(session.nextTaskId++);
     const task: TaskRecord = {
       id,
       session,
-      input,
+      input: this.bytes(input),
       output: undefined,
       state: TaskState.Pending,
-      creationTime: nowMs(),
+      creationTime: this.stamp(),
       completionTime: undefined,
-      events: [],
+      events: [taskCreated()],
+      snapshot: [],
       watchers: undefined,
       abort: undefined,
     };
     session.tasks.set(id, task);
     session.counts.pending++;
+    const reply = toTask(task, []);
     if (this.options.pendingDelayMs > 0) {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
@@ -300,18 +445,29 @@ export class SessionManager {
     } else {
       this.makeReady(task);
     }
-    return task;
+    return reply;
   }
 
-  /** Finds a task; an id that is not a number is INVALID_ARGUMENT, as in Flame. */
+  /** Finds a task; an id that is not a 64-bit integer is INVALID_ARGUMENT, as in Flame. */
   findTask(sessionId: string, taskId: string): TaskRecord | undefined {
-    if (!/^\d+$/.test(taskId)) throw invalidConfig(`invalid task id <${taskId}>`);
-    return this.sessions.get(sessionId)?.tasks.get(String(Number(taskId)));
+    const id = parseTaskId(taskId);
+    if (id === undefined) throw invalidConfig("invalid task id");
+    return this.sessions.get(sessionId)?.tasks.get(id);
   }
 
+  /**
+   * GetTask: NOT_FOUND with the bare session id or task number. It also
+   * writes the events onto the task record, where later stream messages of
+   * the none engine find them.
+   */
   getTask(sessionId: string, taskId: string): TaskRecord {
-    const task = this.findTask(sessionId, taskId);
-    if (!task) throw notFound(`task ${sessionId}/${taskId} not found`);
+    const id = parseTaskId(taskId);
+    if (id === undefined) throw invalidConfig("invalid task id");
+    const session = this.sessions.get(sessionId);
+    if (!session) throw notFound(sessionId);
+    const task = session.tasks.get(id);
+    if (!task) throw notFound(id);
+    task.snapshot = task.events.slice();
     return task;
   }
 
@@ -337,17 +493,31 @@ export class SessionManager {
   private makeReady(task: TaskRecord): void {
     const session = task.session;
     if (task.state !== TaskState.Pending || session.deleted) return;
+    if (session.state !== SessionState.Open) return;
     session.ready.push(task);
     this.waiting.add(session);
     this.schedule();
   }
 
-  private transition(task: TaskRecord, state: TaskState, at: bigint): void {
+  /**
+   * Moves a task to `state`. A change the engine stores (launch, completion)
+   * replaces the record with the engine's copy, whose events are empty on
+   * sqlite and fs; cancelling touches memory only and keeps them.
+   */
+  private transition(
+    task: TaskRecord,
+    state: TaskState,
+    at: bigint,
+    event: EventInit | undefined,
+    stored: boolean,
+  ): void {
     const counts = task.session.counts;
     decrement(counts, task.state);
     increment(counts, state);
     task.state = state;
     if (isTerminal(state)) task.completionTime = at;
+    if (event) task.events.push(event);
+    if (stored && !this.storage.keepsEventSnapshot) task.snapshot = [];
     if (task.watchers && task.watchers.size > 0) {
       const message = toTask(task);
       for (const queue of task.watchers) queue.push(message);
@@ -382,7 +552,13 @@ export class SessionManager {
         ? [...this.waiting]
         : [...this.waiting].sort((a, b) => b.spec.priority - a.spec.priority || a.seq - b.seq);
     for (const session of sessions) {
+      if (session.bindPaused || !this.executors.canRun()) continue;
       const app = this.applications.get(session.spec.application);
+      const failure = app ? this.failing.get(app.name) : this.danglingFailure(session);
+      if (failure) {
+        this.failBinding(session, failure);
+        continue;
+      }
       // Only Host executors exist here, so Wasm tasks wait for ever, as on a Host-only cluster.
       if (!app || app.spec.shim === Shim.Wasm) continue;
       const sessionLimit = session.spec.maxInstances ?? Number.POSITIVE_INFINITY;
@@ -412,11 +588,35 @@ export class SessionManager {
     }
   }
 
+  /** A session left without its application (none engine) cannot bind either. */
+  private danglingFailure(session: SessionRecord): StartFailure {
+    return { message: `application <${session.spec.application}> not found` };
+  }
+
+  /**
+   * Each executor that tries to bind the session fails; Flame records a 1001
+   * event per attempt and, at the retry limit, a 1002 event, then assigns the
+   * session no executor again: its tasks stay Pending for ever.
+   */
+  private failBinding(session: SessionRecord, failure: StartFailure): void {
+    const limit = this.options.sessionRetryLimit;
+    const returnCode = failure.returnCode ?? DEFAULT_START_FAILURE.returnCode;
+    const detail = failure.message ?? DEFAULT_START_FAILURE.message;
+    while (session.bindFailures < limit) {
+      session.bindFailures++;
+      const executor = globalThis.crypto.randomUUID();
+      session.events.push(bindFailed(executor, this.options.hostname, returnCode, detail));
+    }
+    session.events.push(retryLimitReached(session.bindFailures, limit));
+    session.bindPaused = true;
+    this.waiting.delete(session);
+  }
+
   private start(task: TaskRecord, executor: ExecutorRecord, application: string): void {
     this.appRunning.set(application, (this.appRunning.get(application) ?? 0) + 1);
     task.abort = new AbortController();
     this.running.add(task);
-    this.transition(task, TaskState.Running, nowMs());
+    this.transition(task, TaskState.Running, this.stamp(), taskRunning(), true);
     void this.run(task, executor, application);
   }
 
@@ -442,29 +642,10 @@ export class SessionManager {
       failure = errorMessage(error);
     }
     // reset()/close() took the task away while it ran: nothing to report.
-    if (signal.aborted || task.session.deleted) return;
-    this.finish(task, executor, application, output, failure);
-  }
-
-  private finish(
-    task: TaskRecord,
-    executor: ExecutorRecord,
-    application: string,
-    output: Uint8Array | undefined,
-    failure: string | undefined,
-  ): void {
-    this.running.delete(task);
-    task.abort = undefined;
-    this.appRunning.set(application, (this.appRunning.get(application) ?? 1) - 1);
-    const now = nowMs();
-    if (failure === undefined) {
-      task.output = output;
-      this.transition(task, TaskState.Succeed, now);
-    } else {
-      task.events.push({ code: TaskState.Failed, message: failure, creationTime: now });
-      this.transition(task, TaskState.Failed, now);
-    }
-    this.executors.free(executor);
+    if (signal.aborted) return;
+    this.release(task, executor, application);
+    // The session was deleted or replaced (none engine) while the task ran: nobody to tell.
+    if (!task.session.deleted) this.finish(task, output, failure);
     this.schedule();
     // Nothing left for this session right now: give its executors back to the node.
     const session = task.session;
@@ -472,4 +653,31 @@ export class SessionManager {
       this.executors.releaseSession(session.id);
     }
   }
+
+  /** The task's executor and instance slot are free again. */
+  private release(task: TaskRecord, executor: ExecutorRecord, application: string): void {
+    this.running.delete(task);
+    task.abort = undefined;
+    this.appRunning.set(application, (this.appRunning.get(application) ?? 1) - 1);
+    this.executors.free(executor);
+  }
+
+  private finish(task: TaskRecord, output: Uint8Array | undefined, failure: string | undefined) {
+    const at = this.stamp();
+    if (failure === undefined) {
+      task.output = this.bytes(output);
+      this.transition(task, TaskState.Succeed, at, taskSucceeded(), true);
+    } else {
+      this.transition(task, TaskState.Failed, at, taskFailed(failure), true);
+    }
+  }
 }
+
+/** Eviction order: the session that completed first (ties: the one created first). */
+const finishedBefore = (a: SessionRecord, b: SessionRecord): boolean => {
+  const at = a.completionTime ?? a.creationTime;
+  const bt = b.completionTime ?? b.creationTime;
+  return at < bt || (at === bt && a.seq < b.seq);
+};
+
+export type { ApplicationSpec };

@@ -13,10 +13,13 @@ export interface NormalisedSpec {
   resreq: Resources;
 }
 
-const formatResources = (r: Resources) => `cpu=${r.cpu},memory=${r.memory},gpu=${r.gpu}`;
-const formatOptional = (n: number | undefined) => (n === undefined ? "None" : `Some(${n})`);
+// Rust's Debug formatting, as Flame's mismatch messages print the values.
+const debugResources = (r: Resources) =>
+  `Some(ResourceRequirement { cpu: ${r.cpu}, memory: ${r.memory}, gpu: ${r.gpu} })`;
+const debugOption = (n: number | undefined) => (n === undefined ? "None" : `Some(${n})`);
 
-export const normalise = (spec: SessionSpec): NormalisedSpec => ({
+/** The spec as stored: a missing resreq becomes the cluster default. */
+export const normalise = (spec: SessionSpec, defaultResreq: Resources): NormalisedSpec => ({
   application: spec.application,
   commonData: spec.commonData,
   minInstances: spec.minInstances,
@@ -24,23 +27,24 @@ export const normalise = (spec: SessionSpec): NormalisedSpec => ({
   priority: spec.priority,
   resreq: spec.resreq
     ? { cpu: spec.resreq.cpu, memory: spec.resreq.memory, gpu: spec.resreq.gpu }
-    : { ...DEFAULT_RESREQ },
+    : { ...defaultResreq },
 });
 
 /**
  * OpenSession's check: compares, in Flame's order, application, resreq,
  * min_instances, max_instances and priority (never common_data), and names
- * the first difference as `<field> differs (expected <stored>, got <given>)`.
+ * the first difference as Flame does:
+ * `<field> differs (expected <stored>, got <given>)`.
  */
 export const firstDifference = (
   stored: NormalisedSpec,
   given: NormalisedSpec,
 ): string | undefined => {
   const checks: [string, string, string][] = [
-    ["application", stored.application, given.application],
-    ["resreq", formatResources(stored.resreq), formatResources(given.resreq)],
+    ["application", `'${stored.application}'`, `'${given.application}'`],
+    ["resreq", debugResources(stored.resreq), debugResources(given.resreq)],
     ["min_instances", String(stored.minInstances), String(given.minInstances)],
-    ["max_instances", formatOptional(stored.maxInstances), formatOptional(given.maxInstances)],
+    ["max_instances", debugOption(stored.maxInstances), debugOption(given.maxInstances)],
     ["priority", String(stored.priority), String(given.priority)],
   ];
   for (const [field, expected, got] of checks) {

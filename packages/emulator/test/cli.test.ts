@@ -48,11 +48,15 @@ describe("flame-emulator CLI", () => {
   it.each(["SIGTERM", "SIGINT"] as const)(
     "prints its URL, serves calls and exits 0 on %s",
     async (signal) => {
-      const run = launch(["--port", "0", "--host", "127.0.0.1", "--pending-delay-ms", "0"]);
+      const run = launch(["--port", "0", "--host", "127.0.0.1", "--storage", "sqlite"]);
       const url = await run.url;
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const client = createClient(Frontend, createGrpcTransport({ baseUrl: url }));
       expect((await client.listApplication({})).applications).toHaveLength(3);
+      // Answering as sqlite: its own wording for an unknown application.
+      await expect(client.getApplication({ name: "ghost" })).rejects.toThrow(
+        "application <ghost> not found",
+      );
       run.child.kill(signal);
       expect(await run.exited).toBe(0);
     },
@@ -79,6 +83,14 @@ describe("parseCliArgs", () => {
         "--pending-delay-ms",
         "5",
         "--running-delay-ms=7",
+        "--storage",
+        "sqlite",
+        "--list-seed=42",
+        "--max-sessions",
+        "1000",
+        "--fail-to-start",
+        "broken",
+        "--fail-to-start=worse",
       ]),
     ).toEqual({
       help: false,
@@ -88,8 +100,21 @@ describe("parseCliArgs", () => {
         corsOrigins: ["https://a.example", "https://b.example"],
         pendingDelayMs: 5,
         runningDelayMs: 7,
+        storage: "sqlite",
+        listSeed: 42,
+        maxSessions: 1000,
+        failToStart: { broken: {}, worse: {} },
       },
     });
+  });
+
+  it("refuses an unknown storage engine and a zero session limit", () => {
+    expect(() => parseCliArgs(["--storage", "postgres"])).toThrow(
+      "--storage needs one of sqlite, fs, none, got postgres",
+    );
+    expect(() => parseCliArgs(["--storage"])).toThrow("--storage needs one of");
+    expect(() => parseCliArgs(["--max-sessions", "0"])).toThrow("--max-sessions");
+    expect(() => parseCliArgs(["--fail-to-start"])).toThrow("--fail-to-start");
   });
 
   it("defaults to port 8080 like real Flame and refuses bad numbers", () => {

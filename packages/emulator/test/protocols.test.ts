@@ -10,7 +10,7 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { Frontend, TaskState } from "@flame-ts/core/gen";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { originAllowed, startEmulator } from "../src/index.js";
 import {
   bytes,
@@ -76,8 +76,10 @@ describe("one port, three protocols", () => {
     }
   });
 
-  it("carries a 16 MiB payload both ways", async () => {
-    const client = createClient(Frontend, createGrpcTransport({ baseUrl: h.emulator.url }));
+  it("carries a 16 MiB payload both ways when maxRequestBytes allows it", async () => {
+    const roomy = await startHarness({ maxRequestBytes: 32 * 1024 * 1024 });
+    onTestFinished(() => roomy.emulator.close());
+    const client = roomy.client;
     const big = new Uint8Array(16 * 1024 * 1024).fill(7);
     await client.createSession({ sessionId: "big", session: { application: "flmexec" } });
     await client.createTask({ task: { sessionId: "big", input: big } });
