@@ -482,3 +482,29 @@ describe.each(EMULATOR_STORAGES)("DeleteSession on %s", (storage) => {
     }
   });
 });
+
+describe("defaultResreq (Flame's cluster.resreq)", () => {
+  it("is the resreq of a session that gives none, and OpenSession compares with it", async () => {
+    const twoGiB = { cpu: 1n, memory: 2n * GiB, gpu: 0 };
+    const h = await startHarness({ defaultResreq: twoGiB });
+    try {
+      const created = await h.client.createSession({
+        sessionId: "r",
+        session: { application: "flmping" },
+      });
+      expect(created.spec?.resreq).toMatchObject(twoGiB);
+      // A spec without resreq matches; one with Flame's built-in 1 GiB does not.
+      await h.client.openSession({ sessionId: "r", session: { application: "flmping" } });
+      await expectCode(
+        h.client.openSession({
+          sessionId: "r",
+          session: { application: "flmping", resreq: { cpu: 1n, memory: GiB, gpu: 0 } },
+        }),
+        Code.InvalidArgument,
+        "resreq differs (expected Some(ResourceRequirement { cpu: 1, memory: 2147483648, gpu: 0 })",
+      );
+    } finally {
+      await h.emulator.close();
+    }
+  });
+});
