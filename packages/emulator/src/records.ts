@@ -62,6 +62,9 @@ export interface SessionRecord {
   /** Failed attempts to bind an executor; at the retry limit assignment stops for good. */
   bindFailures: number;
   bindPaused: boolean;
+  /** When its last task ended (ms), and the timer that unbinds its idle executors. */
+  lastFinish: number;
+  releaseTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const TERMINAL = new Set([TaskState.Succeed, TaskState.Failed, TaskState.Cancelled]);

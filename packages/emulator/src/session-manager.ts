@@ -171,6 +171,7 @@ export class SessionManager {
     this.timers.clear();
     for (const session of this.sessions.values()) {
       session.deleted = true;
+      session.releaseTimer = undefined;
       for (const task of session.tasks.values()) this.endWatchers(task);
     }
     for (const task of this.running) task.abort?.abort();
@@ -302,6 +303,8 @@ export class SessionManager {
       deleted: false,
       bindFailures: 0,
       bindPaused: false,
+      lastFinish: 0,
+      releaseTimer: undefined,
     };
     this.sessions.set(id, session);
     this.evictClosedSessions();
@@ -647,11 +650,40 @@ export class SessionManager {
     // The session was deleted or replaced (none engine) while the task ran: nobody to tell.
     if (!task.session.deleted) this.finish(task, output, failure);
     this.schedule();
-    // Nothing left for this session right now: give its executors back to the node.
-    const session = task.session;
-    if (!this.waiting.has(session) && this.executors.hasFreeBound(session.id)) {
-      this.executors.releaseSession(session.id);
-    }
+    this.releaseWhenIdle(task.session);
+  }
+
+  /**
+   * An executor whose session has nothing to run stays bound to it for the
+   * application's `delay_release` seconds (60 by default), then unbinds: the
+   * session's next task within that time reuses it. Closing the session
+   * unbinds at once.
+   */
+  private releaseWhenIdle(session: SessionRecord): void {
+    session.lastFinish = Date.now();
+    if (session.releaseTimer !== undefined) return;
+    const app = this.applications.get(session.spec.application);
+    const delayMs = Number(app?.spec.delayRelease ?? 0n) * 1000;
+    const check = () => {
+      if (this.waiting.has(session) || !this.executors.hasFreeBound(session.id)) {
+        session.releaseTimer = undefined;
+        return;
+      }
+      const left = session.lastFinish + delayMs - Date.now();
+      if (left <= 0) {
+        session.releaseTimer = undefined;
+        this.executors.releaseSession(session.id);
+        return;
+      }
+      // One timer per session, moved on rather than re-armed after every task.
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        check();
+      }, left);
+      this.timers.add(timer);
+      session.releaseTimer = timer;
+    };
+    check();
   }
 
   /** The task's executor and instance slot are free again. */

@@ -268,9 +268,10 @@ describe("executors and nodes", () => {
     }
   });
 
-  it("binds executors to a session while its tasks run, then releases them", async () => {
+  it("binds executors to a session while its tasks run, then releases them (delay_release 0)", async () => {
     const probe = concurrencyProbe();
     h.emulator.serve("app", probe.handler);
+    await h.client.updateApplication({ name: "app", application: { delayRelease: 0n } });
     expect((await h.client.listExecutor({})).executors).toEqual([]);
     await h.client.createSession({
       sessionId: "e",
@@ -302,5 +303,41 @@ describe("executors and nodes", () => {
       return list.every((e) => e.status?.state === ExecutorState.ExecutorIdle) ? list : undefined;
     }, "executors idle");
     expect(after.every((e) => e.status?.sessionId === undefined)).toBe(true);
+  });
+});
+
+describe("delay_release", () => {
+  it("keeps an executor bound to its session after the last task, until the session closes", async () => {
+    // Default delay_release: 60 s, far longer than this test.
+    await h.client.createSession({ sessionId: "k", session: { application: "app" } });
+    await h.client.createTask({ task: { sessionId: "k" } });
+    await waitForTask(h.client, "k", "1");
+    const bound = (await h.client.listExecutor({})).executors;
+    expect(bound).toHaveLength(1);
+    expect(bound[0]?.status).toMatchObject({
+      state: ExecutorState.ExecutorBound,
+      sessionId: "k",
+    });
+    // The session's next task reuses it.
+    await h.client.createTask({ task: { sessionId: "k" } });
+    await waitForTask(h.client, "k", "2");
+    const again = (await h.client.listExecutor({})).executors;
+    expect(again.map((e) => e.metadata?.id)).toEqual(bound.map((e) => e.metadata?.id));
+    await h.client.closeSession({ sessionId: "k" });
+    const idle = (await h.client.listExecutor({})).executors;
+    expect(idle[0]?.status?.state).toBe(ExecutorState.ExecutorIdle);
+    expect(idle[0]?.status?.sessionId).toBeUndefined();
+  });
+
+  it("unbinds after the application's delay_release seconds", async () => {
+    await h.client.updateApplication({ name: "app", application: { delayRelease: 1n } });
+    await h.client.createSession({ sessionId: "t", session: { application: "app" } });
+    await h.client.createTask({ task: { sessionId: "t" } });
+    await waitForTask(h.client, "t", "1");
+    expect((await h.client.listExecutor({})).executors[0]?.status?.sessionId).toBe("t");
+    await waitFor(async () => {
+      const [executor] = (await h.client.listExecutor({})).executors;
+      return executor?.status?.state === ExecutorState.ExecutorIdle;
+    }, "the executor to unbind");
   });
 });
