@@ -27,8 +27,11 @@ export interface FlameNode {
   allocatable: ResourceRequirement;
   info: { arch: string; os: string };
   addresses: { type: string; address: string }[];
-  /** Flame sends this one in seconds, unlike every other time; converted here. */
-  lastHeartbeatTime: Date;
+  /**
+   * Flame sends this one in seconds, unlike every other time; converted here.
+   * Absent when the server sends 0, as Flame's session manager always does.
+   */
+  lastHeartbeatTime?: Date;
 }
 
 const none = /* @__PURE__ */ new ResourceRequirement();
@@ -49,7 +52,7 @@ export function toExecutor(message: ExecutorMessage): Executor {
 
 export function toNode(message: NodeMessage): FlameNode {
   const status = message.status;
-  return {
+  const node: FlameNode = {
     name: message.metadata?.name ?? "",
     hostname: message.spec?.hostname ?? "",
     state: status?.state ?? (0 as NodeState), // NodeState.Unknown
@@ -57,6 +60,8 @@ export function toNode(message: NodeMessage): FlameNode {
     allocatable: status?.allocatable ? ResourceRequirement.fromMessage(status.allocatable) : none,
     info: { arch: status?.info?.arch ?? "", os: status?.info?.os ?? "" },
     addresses: (status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
-    lastHeartbeatTime: new Date(Number(status?.lastHeartbeatTime ?? 0n) * 1000),
   };
+  const heartbeat = Number(status?.lastHeartbeatTime ?? 0n);
+  if (heartbeat !== 0) node.lastHeartbeatTime = new Date(heartbeat * 1000);
+  return node;
 }

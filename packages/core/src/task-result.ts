@@ -11,6 +11,7 @@ import type { Task, TaskEvent } from "./task.js";
  */
 export interface TaskResult<Out = Uint8Array> {
   taskId: string;
+  sessionId: string;
   state: TaskState;
   output?: Out;
   errorCode?: number;
@@ -20,7 +21,12 @@ export interface TaskResult<Out = Uint8Array> {
 }
 
 export function toTaskResult<Out>(task: Task, codec: Codec<Out>): TaskResult<Out> {
-  const result: TaskResult<Out> = { taskId: task.id, state: task.state, task };
+  const result: TaskResult<Out> = {
+    taskId: task.id,
+    sessionId: task.sessionId,
+    state: task.state,
+    task,
+  };
   if (task.state === TaskState.Succeed) {
     if (task.output !== undefined) result.output = codec.decode(task.output);
     return result;

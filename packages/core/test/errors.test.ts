@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { resultError } from "../src/errors.js";
 import { FlameError, kindOfCode, toFlameError } from "../src/index.js";
 
 describe("kindOfCode", () => {
@@ -14,8 +15,29 @@ describe("kindOfCode", () => {
       "invalid-config",
     ],
     [Code.InvalidArgument, "session spec is required", "invalid-config"],
-    [Code.Internal, "UNIQUE constraint failed", "internal"],
-    [Code.Internal, "session s not found", "internal"],
+    // sqlite's constraint errors, per situation.
+    [
+      Code.Internal,
+      "error returned from database: (code: 1555) UNIQUE constraint failed: sessions.id",
+      "already-exists",
+    ],
+    [
+      Code.Internal,
+      "error returned from database: (code: 1299) NOT NULL constraint failed: sessions.application",
+      "not-found",
+    ],
+    [
+      Code.Internal,
+      "failed to close session: no rows returned by a query that expected to return at least one row",
+      "invalid-state",
+    ],
+    [Code.Internal, "2 open tasks in the session", "invalid-state"],
+    [Code.Internal, "session s not found", "not-found"],
+    [Code.Internal, "disk I/O error", "internal"],
+    // fs's words for a closed session.
+    [Code.InvalidArgument, "Cannot create task in closed session", "invalid-state"],
+    [Code.InvalidArgument, "Session s is not open", "invalid-state"],
+    [Code.InvalidArgument, "invalid task id", "invalid-config"],
     // Flame's storage raises these state refusals; they arrive as INTERNAL.
     [Code.Internal, "Cannot close session with running tasks", "invalid-state"],
     [Code.Internal, "Cannot delete open session", "invalid-state"],
@@ -33,6 +55,43 @@ describe("kindOfCode", () => {
   for (const [code, message, kind] of table) {
     it(`${Code[code]} "${message}" is ${kind}`, () => {
       expect(kindOfCode(code, message)).toBe(kind);
+    });
+  }
+});
+
+describe("in-band application failures, in each storage engine's words", () => {
+  const table: [string, string][] = [
+    // Register, name taken: fs, sqlite.
+    ["Application 'a' already exists", "already-exists"],
+    [
+      "failed to register application: error returned from database: (code: 1555) UNIQUE constraint failed: applications.name",
+      "already-exists",
+    ],
+    // Update or unregister with open sessions: fs, sqlite.
+    ["Cannot update application 'a': has open sessions", "invalid-state"],
+    ["Cannot unregister application 'a': has open sessions", "invalid-state"],
+    ["3 open sessions in the application", "invalid-state"],
+    // Update of an unknown name: fs, sqlite, none.
+    ["Application a not found: No such file or directory (os error 2)", "not-found"],
+    [
+      "failed to update application: no rows returned by a query that expected to return at least one row",
+      "not-found",
+    ],
+    ["application <a>", "not-found"],
+    // Unregister of an unknown name: fs.
+    ["Failed to delete application 'a': No such file or directory (os error 2)", "not-found"],
+    // Flame's name rules.
+    ["application name cannot be empty", "invalid-config"],
+    [
+      "application name contains invalid characters (only alphanumeric, '-', '_', '.' allowed): a/b",
+      "invalid-config",
+    ],
+  ];
+  for (const [message, kind] of table) {
+    it(`"${message}" is ${kind}`, () => {
+      const err = resultError("UpdateApplication", -1, message);
+      expect(err.kind).toBe(kind);
+      expect(err.serverMessage).toBe(message);
     });
   }
 });
