@@ -1,18 +1,39 @@
+import { Code } from "@connectrpc/connect";
 import { ApplicationState, FlameError, Shim } from "@flame-ts/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, rejection, startHarness, unique } from "./helpers.js";
+import { engines, type Harness, rejection, startHarness, unique } from "./helpers.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(() => h.close());
+describe.each(engines)("applications over HTTP/2 on %s", (storage) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ storage });
+  });
+  afterAll(() => h.close());
 
-describe("applications over HTTP/2", () => {
   it("lists the three built-in applications (both spellings)", async () => {
     const names = (await h.connection.listApplications()).map((a) => a.name).sort();
     expect(names).toEqual(expect.arrayContaining(["flmexec", "flmping", "flmrun"]));
     expect((await h.connection.listApplication()).length).toBe(names.length);
+  });
+
+  it("lists applications oldest first, ties by name, the same on every call", async () => {
+    for (let i = 0; i < 6; i++) await h.connection.registerApplication(unique("order"), {});
+    const first = await h.connection.listApplications();
+    for (let i = 1; i < first.length; i++) {
+      const [a, b] = [first[i - 1]!, first[i]!];
+      const ta = a.creationTime.getTime();
+      const tb = b.creationTime.getTime();
+      expect(ta < tb || (ta === tb && a.name < b.name)).toBe(true);
+    }
+    const names = first.map((a) => a.name);
+    const rawOrders = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const raw = await h.connection.client.listApplication({});
+      rawOrders.add(raw.applications.map((a) => a.metadata?.name).join());
+      expect((await h.connection.listApplications()).map((a) => a.name)).toEqual(names);
+    }
+    // Flame's order (and the emulator's) is arbitrary; the client's is not.
+    expect(rawOrders.size).toBeGreaterThan(1);
   });
 
   it("registers, reads, updates and unregisters an application", async () => {
@@ -59,7 +80,26 @@ describe("applications over HTTP/2", () => {
     expect(FlameError.is(err, "not-found")).toBe(true);
   });
 
-  it("turns an in-band failure (bad JSON Schema) into a FlameError with the server's message", async () => {
+  it("registering a taken name is already-exists (none overwrites)", async () => {
+    const name = unique("twice");
+    await h.connection.registerApplication(name, { description: "first" });
+    if (storage === "none") {
+      await h.connection.registerApplication(name, { description: "second" });
+      expect((await h.connection.getApplication(name)).description).toBe("second");
+      return;
+    }
+    const err = (await rejection(
+      h.connection.registerApplication(name, { description: "second" }),
+    )) as FlameError;
+    expect(err.kind).toBe("already-exists");
+    expect(err.method).toBe("RegisterApplication");
+    expect(err.serverMessage).toMatch(
+      storage === "sqlite" ? /UNIQUE constraint failed: applications\.name/ : /already exists/,
+    );
+    expect((await h.connection.getApplication(name)).description).toBe("first");
+  });
+
+  it("a bad JSON Schema is refused with kind invalid-config and the server's message", async () => {
     const err = await rejection(
       h.connection.registerApplication(unique("bad"), { schema: { input: "{not json" } }),
     );
@@ -67,31 +107,67 @@ describe("applications over HTTP/2", () => {
     const e = err as FlameError;
     expect(e.method).toBe("RegisterApplication");
     expect(e.kind).toBe("invalid-config");
-    expect(e.serverMessage).toBeTruthy();
+    expect(e.code).toBe(Code.InvalidArgument);
+    expect(e.serverMessage).toContain("invalid input schema");
     expect(e.message).toContain(e.serverMessage as string);
   });
 
-  it("turns a relative working directory into an in-band FlameError", async () => {
-    const err = await rejection(
+  it("a relative working directory is refused with kind invalid-config", async () => {
+    const err = (await rejection(
       h.connection.registerApplication(unique("wd"), { workingDirectory: "relative/dir" }),
-    );
-    expect((err as FlameError).serverMessage).toContain("relative/dir");
+    )) as FlameError;
+    expect(err.kind).toBe("invalid-config");
+    expect(err.serverMessage).toContain("relative/dir");
   });
 
-  it("reports an in-band failure of update and unregister for an unknown application", async () => {
+  it("a name Flame does not allow is refused with kind invalid-config", async () => {
+    const err = (await rejection(h.connection.registerApplication("bad/name", {}))) as FlameError;
+    expect(err.kind).toBe("invalid-config");
+    expect(err.serverMessage).toContain("bad/name");
+  });
+
+  it("update of an unknown application is not-found; unregister: fs refuses, sqlite and none accept", async () => {
     const name = unique("missing");
-    const u = await rejection(h.connection.updateApplication(name, {}));
-    expect(FlameError.is(u)).toBe(true);
-    expect((u as FlameError).method).toBe("UpdateApplication");
-    const d = await rejection(h.connection.unregisterApplication(name));
-    expect(FlameError.is(d)).toBe(true);
-    expect((d as FlameError).method).toBe("UnregisterApplication");
+    const u = (await rejection(h.connection.updateApplication(name, {}))) as FlameError;
+    expect(u.kind).toBe("not-found");
+    expect(u.method).toBe("UpdateApplication");
+    if (storage === "fs") {
+      const d = (await rejection(h.connection.unregisterApplication(name))) as FlameError;
+      expect(d.kind).toBe("not-found");
+      expect(d.method).toBe("UnregisterApplication");
+    } else {
+      await h.connection.unregisterApplication(name);
+    }
+  });
+
+  it("update and unregister with open sessions: sqlite and fs refuse (invalid-state), none allows", async () => {
+    const name = unique("busy");
+    await h.connection.registerApplication(name, { description: "v1" });
+    const s = await h.connection.createSession({ application: name });
+    if (storage === "none") {
+      await h.connection.updateApplication(name, { description: "v2" });
+      await h.connection.unregisterApplication(name);
+    } else {
+      const u = (await rejection(
+        h.connection.updateApplication(name, { description: "v2" }),
+      )) as FlameError;
+      expect(u.kind).toBe("invalid-state");
+      const d = (await rejection(h.connection.unregisterApplication(name))) as FlameError;
+      expect(d.kind).toBe("invalid-state");
+      expect(d.serverMessage).toMatch(/open sessions/);
+      // Closed, the application can go, and its sessions go with it.
+      await s.close();
+      await h.connection.unregisterApplication(name);
+    }
+    expect((await rejection(h.connection.getSession(s.id))) as FlameError).toMatchObject({
+      kind: "not-found",
+    });
   });
 
   it("GetApplication of an unknown name is not-found with code NotFound", async () => {
     const err = (await rejection(h.connection.getApplication("nope"))) as FlameError;
     expect(err.kind).toBe("not-found");
     expect(err.method).toBe("GetApplication");
-    expect(err.code).toBe(5);
+    expect(err.code).toBe(Code.NotFound);
   });
 });

@@ -48,6 +48,16 @@ export async function startHarness(
 
 export { gate, rejection, waitFor } from "../support/async.js";
 
+/** Flame's storage engines, each answering in its own codes and words. */
+export type Engine = NonNullable<EmulatorOptions["storage"]>;
+
+/**
+ * The engines the client's socket tests run on (describe.each): sqlite is
+ * Flame's built-in default, fs what flmadm, the Helm chart and Flame's CI
+ * deploy, none memory only.
+ */
+export const engines: readonly Engine[] = ["sqlite", "fs", "none"];
+
 let counter = 0;
 /** A unique name for an application or session in this test file. */
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`;

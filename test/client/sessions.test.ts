@@ -10,15 +10,23 @@ import {
 } from "@flame-ts/core";
 import { lastValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gate, type Harness, rejection, startHarness, unique, waitFor } from "./helpers.js";
+import {
+  engines,
+  gate,
+  type Harness,
+  rejection,
+  startHarness,
+  unique,
+  waitFor,
+} from "./helpers.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(() => h.close());
+describe.each(engines)("sessions over HTTP/2 on %s", (storage) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ storage });
+  });
+  afterAll(() => h.close());
 
-describe("sessions over HTTP/2", () => {
   it("createSession without an id generates <application>-<6 [A-Za-z0-9]>, as Flame's SDKs do", async () => {
     const s = await h.connection.createSession({ application: "flmexec" });
     expect(s.id).toMatch(/^flmexec-[A-Za-z0-9]{6}$/);
@@ -60,18 +68,34 @@ describe("sessions over HTTP/2", () => {
     expect(h.sent.CreateSession ?? 0).toBe(before);
   });
 
-  it("createSession: unknown application is not-found, a duplicate id already-exists", async () => {
+  it("createSession: unknown application is not-found, a duplicate id already-exists (none accepts both)", async () => {
+    const id = unique("dup");
+    await h.connection.createSession({ id, application: "flmexec", priority: 1 });
+    if (storage === "none") {
+      // Flame's none engine keeps a session with a dangling application, and
+      // a duplicate id replaces the session.
+      const dangling = await h.connection.createSession({ application: "no-such-app" });
+      expect(dangling.application).toBe("no-such-app");
+      const replaced = await h.connection.createSession({
+        id,
+        application: "flmexec",
+        priority: 2,
+      });
+      expect((await h.connection.getSession(replaced.id)).priority).toBe(2);
+      return;
+    }
     const unknown = (await rejection(
       h.connection.createSession({ application: "no-such-app" }),
     )) as FlameError;
     expect(unknown.kind).toBe("not-found");
     expect(unknown.method).toBe("CreateSession");
-    const id = unique("dup");
-    await h.connection.createSession({ id, application: "flmexec" });
+    // sqlite sends both as INTERNAL constraint errors; fs with their own codes.
+    expect(unknown.code).toBe(storage === "sqlite" ? Code.Internal : Code.NotFound);
     const dup = (await rejection(
       h.connection.createSession({ id, application: "flmexec" }),
     )) as FlameError;
     expect(dup.kind).toBe("already-exists");
+    expect(dup.code).toBe(storage === "sqlite" ? Code.Internal : Code.AlreadyExists);
   });
 
   it("openSession: existing, unknown (not-found), closed (invalid-state)", async () => {
@@ -81,11 +105,23 @@ describe("sessions over HTTP/2", () => {
     expect(opened.id).toBe(id);
     const missing = (await rejection(h.connection.openSession(unique("none")))) as FlameError;
     expect(missing.kind).toBe("not-found");
-    expect(missing.serverMessage).toContain("not found");
+    expect(missing.code).toBe(Code.NotFound);
     await h.connection.closeSession(id);
+    const before = h.sent.GetSession ?? 0;
     const closed = (await rejection(h.connection.openSession(id))) as FlameError;
     expect(closed.kind).toBe("invalid-state");
-    expect(closed.serverMessage).toContain("is not open");
+    expect(closed.method).toBe("OpenSession");
+    if (storage === "none") {
+      // none answers NOT_FOUND "session <id>" for unknown and closed alike:
+      // one GetSession told them apart.
+      expect(closed.code).toBe(Code.NotFound);
+      expect(h.sent.GetSession ?? 0).toBe(before + 1);
+      expect(closed.message).toContain(`session ${id} is closed`);
+    } else {
+      expect(closed.code).toBe(Code.InvalidArgument);
+      expect(closed.serverMessage).toMatch(/is not open/);
+      expect(h.sent.GetSession ?? 0).toBe(before);
+    }
   });
 
   it("openOrCreateSession creates, then opens a matching spec, and refuses a different one", async () => {
@@ -158,12 +194,28 @@ describe("sessions over HTTP/2", () => {
       await s.close();
       expect((await s.getTask(pending.id)).state).toBe(TaskState.Cancelled);
       expect(s.cancelled).toBe(1);
-      // Flame sends INTERNAL "session <id> is not open"; the client calls it a state problem.
+      if (storage === "none") {
+        // none takes a task into a closed session (it stays Pending).
+        const late = await s.createTask("no");
+        expect((await s.getTask(late.id)).state).toBe(TaskState.Pending);
+        return;
+      }
+      // sqlite sends INTERNAL "NOT NULL constraint failed: tasks.ssn_id" for a
+      // closed and an unknown session alike (a GetSession decides); fs sends
+      // INVALID_ARGUMENT "Cannot create task in closed session".
+      const before = h.sent.GetSession ?? 0;
       const afterClose = (await rejection(s.createTask("no"))) as FlameError;
       expect(afterClose.kind).toBe("invalid-state");
-      expect(afterClose.code).toBe(Code.Internal);
-      expect(afterClose.serverMessage).toContain("is not open");
       expect(afterClose.method).toBe("CreateTask");
+      if (storage === "sqlite") {
+        expect(afterClose.code).toBe(Code.Internal);
+        expect(afterClose.serverMessage).toContain("tasks.ssn_id");
+        expect(h.sent.GetSession ?? 0).toBe(before + 1);
+      } else {
+        expect(afterClose.code).toBe(Code.InvalidArgument);
+        expect(afterClose.serverMessage).toBe("Cannot create task in closed session");
+        expect(h.sent.GetSession ?? 0).toBe(before);
+      }
     } finally {
       h.emulator.resume();
     }
@@ -187,7 +239,7 @@ describe("sessions over HTTP/2", () => {
     const running = await s.createTask("x");
     await waitFor(async () => (await s.getTask(running.id)).state === TaskState.Running);
 
-    // Close with a running task: refused, as a storage error would be.
+    // Close with a running task: refused by every engine.
     const busy = (await rejection(h.connection.closeSession(s.id))) as FlameError;
     expect(FlameError.is(busy, "invalid-state")).toBe(true);
     expect(busy.code).toBe(Code.Internal);
@@ -195,18 +247,26 @@ describe("sessions over HTTP/2", () => {
     expect(busy.serverMessage).toBe("Cannot close session with running tasks");
     expect(busy.message).toContain("Cannot close session with running tasks");
 
-    // Delete while still open (task running or not): refused too, and nothing is removed.
+    hold.open("done");
+    await lastValueFrom(s.watchTask(running.id));
+    if (storage === "none") {
+      // none deletes an open session.
+      expect((await h.connection.deleteSession(s.id)).id).toBe(s.id);
+      expect((await rejection(h.connection.getSession(s.id))) as FlameError).toMatchObject({
+        kind: "not-found",
+      });
+      return;
+    }
+    // Delete while still open: sqlite and fs refuse, in their own words, and
+    // nothing is removed.
     const open = (await rejection(h.connection.deleteSession(s.id))) as FlameError;
     expect(FlameError.is(open, "invalid-state")).toBe(true);
     expect(open.code).toBe(Code.Internal);
     expect(open.method).toBe("DeleteSession");
-    expect(open.message).toContain("Cannot delete open session");
+    expect(open.serverMessage).toMatch(
+      storage === "sqlite" ? /failed to close session|open tasks/ : /Cannot delete open session/,
+    );
     expect((await h.connection.getSession(s.id)).state).toBe(SessionState.Open);
-
-    hold.open("done");
-    await lastValueFrom(s.watchTask(running.id));
-    const idle = (await rejection(h.connection.deleteSession(s.id))) as FlameError;
-    expect(idle.kind).toBe("invalid-state");
 
     // Close first, then delete: it works and the session is gone.
     await h.connection.closeSession(s.id);
@@ -218,9 +278,61 @@ describe("sessions over HTTP/2", () => {
     expect(gone.kind).toBe("not-found");
     expect(gone.code).toBe(Code.NotFound);
   });
+
+  it("deleteSession of a closed session with Cancelled tasks: sqlite refuses (invalid-state), fs and none delete", async () => {
+    h.emulator.pause();
+    const s = await h.connection.createSession({ application: "flmexec" });
+    try {
+      await s.createTask();
+      await s.close();
+    } finally {
+      h.emulator.resume();
+    }
+    expect(s.cancelled).toBe(1);
+    if (storage === "sqlite") {
+      const err = (await rejection(h.connection.deleteSession(s.id))) as FlameError;
+      expect(err.kind).toBe("invalid-state");
+      expect(err.serverMessage).toContain("open tasks in the session");
+    } else {
+      await h.connection.deleteSession(s.id);
+      expect((await rejection(h.connection.getSession(s.id))) as FlameError).toMatchObject({
+        kind: "not-found",
+      });
+    }
+  });
+
+  it("listSessions comes back oldest first, ties by id, the same on every call", async () => {
+    const ids = Array.from({ length: 8 }, () => unique("order"));
+    for (const id of ids) await h.connection.createSession({ id, application: "flmexec" });
+    const raw = async () =>
+      (await h.connection.client.listSession({})).sessions.map((m) => m.metadata?.id ?? "");
+    const listed = async () => (await h.connection.listSessions()).map((x) => x.id);
+    const first = await listed();
+    const sessions = await h.connection.listSessions();
+    for (let i = 1; i < sessions.length; i++) {
+      const [a, b] = [sessions[i - 1]!, sessions[i]!];
+      const ta = a.creationTime.getTime();
+      const tb = b.creationTime.getTime();
+      expect(ta < tb || (ta === tb && a.id < b.id)).toBe(true);
+    }
+    // Flame (and the emulator) list in no particular order; the client's is stable.
+    const rawOrders = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      rawOrders.add((await raw()).join());
+      expect(await listed()).toEqual(first);
+    }
+    expect(rawOrders.size).toBeGreaterThan(1);
+    expect(first.filter((id) => ids.includes(id)).length).toBe(ids.length);
+  });
 });
 
 describe("cluster over HTTP/2", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(() => h.close());
+
   it("listNodes and getNode; an unknown node is not-found", async () => {
     const nodes = await h.connection.listNodes();
     expect(nodes.length).toBeGreaterThan(0);
@@ -228,7 +340,9 @@ describe("cluster over HTTP/2", () => {
     expect(first.state).toBe(NodeState.Ready);
     expect(first.capacity.cpu).toBeGreaterThan(0);
     expect(typeof first.capacity.memory).toBe("bigint");
-    expect(first.lastHeartbeatTime.getTime()).toBeGreaterThan(Date.UTC(2020, 0, 1));
+    // Flame's session manager always sends 0 (unknown): no 1970 date.
+    expect(first.lastHeartbeatTime).toBeUndefined();
+    expect(first.allocatable.equals(first.capacity)).toBe(true);
     const node = await h.connection.getNode(first.name);
     expect(node.name).toBe(first.name);
     const err = (await rejection(h.connection.getNode("no-such-node"))) as FlameError;

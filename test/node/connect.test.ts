@@ -78,7 +78,7 @@ describe("plaintext HTTP/2", () => {
       codec: codecs.json<{ duration: number }, { message: string }>(),
     });
     const output = await session.invoke({ duration: 0 });
-    expect(output.message).toMatch(/^Completed on <.+> in <\d+> milliseconds with <0 B> memory$/);
+    expect(output.message).toMatch(/^Completed on <.+> in <\d+> milliseconds with <0> memory$/);
     await session.close();
     expect(plain.stats().calls.CreateTask).toBeGreaterThanOrEqual(1);
   });

@@ -1,6 +1,8 @@
 // Task payloads from 0 bytes to 16 MiB go through CreateTask, the emulator
 // (flmexec echoes its input) and back intact; past the configured message
-// limit the call fails with a clear error, and nothing is sent.
+// limit the call fails with a clear error, and nothing is sent. Real Flame
+// refuses requests over 4 MiB (the client checks that before sending, see
+// test/client/tasks.test.ts); here both ends are told to take more.
 import { FlameError, TaskState } from "@flame-ts/core";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { type Connection, connect } from "@flame-ts/node";
@@ -35,7 +37,7 @@ const same = (a: Uint8Array | undefined, b: Uint8Array) =>
   a !== undefined && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
 beforeAll(async () => {
-  emulator = await startEmulator({ port: 0 });
+  emulator = await startEmulator({ port: 0, maxRequestBytes: 64 * MiB });
   small = await startEmulator({ port: 0, maxMessageBytes: MiB });
 });
 afterAll(async () => {
@@ -47,7 +49,7 @@ afterAll(async () => {
 describe("payloads round-trip intact", () => {
   const sizes = [0, 1, 1023, 64 * KiB, MiB + 7, 4 * MiB, 16 * MiB];
   it.each(sizes)("%i bytes", async (size) => {
-    const c = await open(emulator.url);
+    const c = await open(emulator.url, { maxRequestBytes: 64 * MiB });
     const s = await c.createSession({ application: "flmexec" });
     const input = payload(size, size + 1);
     const result = await s.run(input);
@@ -76,7 +78,7 @@ describe("past the configured limit", () => {
   });
 
   it("the client refuses an answer over its limit, with the limit in the message", async () => {
-    const big = await open(emulator.url);
+    const big = await open(emulator.url, { maxRequestBytes: 64 * MiB });
     const s = await big.createSession({ application: "flmexec" });
     const done = await s.run(payload(2 * MiB, 5)); // the task carries 2 MiB in and 2 MiB out
     const c = await open(emulator.url, { maxMessageBytes: MiB });
