@@ -42,6 +42,19 @@ describe("an application that cannot start", () => {
     expect(task?.state).toBe(TaskState.Pending);
   });
 
+  it("every wait on the session fails, and so do waits that come later", async () => {
+    const app = await brokenApp();
+    const s = await h.connection.createSession({ application: app });
+    const both = await Promise.all([rejection(s.run()), rejection(s.run())]);
+    for (const err of both) expectBindFailed(err, s.id, "not found");
+    expectBindFailed(await rejection(s.run()), s.id, "not found");
+    expect((await s.listTasks()).map((t) => TaskState[t.state])).toEqual([
+      "Pending",
+      "Pending",
+      "Pending",
+    ]);
+  });
+
   it("invoke() and runTask() reject the same way", async () => {
     const app = await brokenApp();
     const s = await h.connection.createSession({ application: app });

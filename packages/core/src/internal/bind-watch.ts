@@ -53,6 +53,7 @@ export class BindWatch {
 class SessionWatch {
   private readonly waits = new Set<PendingWait>();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private checking = false;
   private bindFailures = 0;
 
   constructor(
@@ -62,7 +63,7 @@ class SessionWatch {
 
   add(wait: PendingWait): () => void {
     this.waits.add(wait);
-    this.timer ??= setTimeout(check, this.owner.intervalMs, this);
+    this.schedule();
     return () => this.remove(wait);
   }
 
@@ -73,8 +74,16 @@ class SessionWatch {
     this.owner.forget(this);
   }
 
+  /** One look at a time, `intervalMs` after the last. */
+  private schedule(): void {
+    if (this.timer !== undefined || this.checking || this.owner.rpc.closed) return;
+    this.timer = setTimeout(check, this.owner.intervalMs, this);
+  }
+
   /** Reads the session once; fails the waits or looks again later. */
   async check(): Promise<void> {
+    this.timer = undefined;
+    this.checking = true;
     const { rpc } = this.owner;
     // The headers (credentials) of one of the waits.
     const headers = this.waits.values().next().value?.headers;
@@ -90,14 +99,20 @@ class SessionWatch {
       // The waits themselves report a session that is gone; a failed look
       // is tried again at the next tick.
       rpc.logger.debug("bind check failed", { sessionId: this.sessionId, error: String(err) });
+    } finally {
+      this.checking = false;
     }
     if (this.waits.size === 0) return;
     const error = session === undefined ? undefined : this.stuck(session);
-    if (error !== undefined) {
-      for (const wait of [...this.waits]) wait.onFailure(error);
+    if (error === undefined) {
+      this.schedule();
       return;
     }
-    if (!rpc.closed) this.timer = setTimeout(check, this.owner.intervalMs, this);
+    // Every wait fails; waits that come later start afresh.
+    this.owner.forget(this);
+    const failed = [...this.waits];
+    this.waits.clear();
+    for (const wait of failed) wait.onFailure(error);
   }
 
   /** The error for a session that cannot start its application, if it is one. */
