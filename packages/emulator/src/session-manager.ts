@@ -496,7 +496,8 @@ export class SessionManager {
   private makeReady(task: TaskRecord): void {
     const session = task.session;
     if (task.state !== TaskState.Pending || session.deleted) return;
-    if (session.state !== SessionState.Open) return;
+    // Closed (none engine) or past the bind retry limit: nothing will run it.
+    if (session.state !== SessionState.Open || session.bindPaused) return;
     session.ready.push(task);
     this.waiting.add(session);
     this.schedule();
@@ -555,7 +556,7 @@ export class SessionManager {
         ? [...this.waiting]
         : [...this.waiting].sort((a, b) => b.spec.priority - a.spec.priority || a.seq - b.seq);
     for (const session of sessions) {
-      if (session.bindPaused || !this.executors.canRun()) continue;
+      if (!this.executors.canRun()) return;
       const app = this.applications.get(session.spec.application);
       const failure = app ? this.failing.get(app.name) : this.danglingFailure(session);
       if (failure) {

@@ -1,16 +1,11 @@
 import { Code } from "@connectrpc/connect";
 import { ApplicationState, Shim } from "@flame-ts/core/gen";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_APPLICATIONS, EMULATOR_STORAGES, type EmulatorStorage } from "../src/index.js";
-import { expectCode, type Harness, startHarness } from "./helpers.js";
+import { expectCode, expectStamp, startHarness, useHarness } from "./helpers.js";
 
 describe.each(EMULATOR_STORAGES)("applications on %s", (storage: EmulatorStorage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.emulator.close());
-  beforeEach(() => h.emulator.reset());
+  const h = useHarness({ storage });
 
   it("starts with flmexec, flmping and flmrun exactly as Flame registers them", async () => {
     const { applications } = await h.client.listApplication({});
@@ -90,14 +85,8 @@ describe.each(EMULATOR_STORAGES)("applications on %s", (storage: EmulatorStorage
   it("creation time: whole seconds on sqlite and fs, milliseconds on none", async () => {
     const before = BigInt(Date.now());
     await h.client.registerApplication({ name: "t", application: {} });
-    const created = (await h.client.getApplication({ name: "t" })).status?.creationTime ?? 0n;
-    expect(created <= BigInt(Date.now())).toBe(true);
-    if (storage === "none") {
-      expect(created >= before).toBe(true);
-    } else {
-      expect(created % 1000n).toBe(0n);
-      expect(created >= before - (before % 1000n)).toBe(true);
-    }
+    const created = (await h.client.getApplication({ name: "t" })).status?.creationTime;
+    expectStamp(storage, created, before);
   });
 
   it("a missing application spec is INVALID_ARGUMENT, in Flame's words", async () => {
@@ -268,13 +257,7 @@ const inBand = (message: string | undefined) =>
 
 describe.each(EMULATOR_STORAGES)("application answers particular to %s", (storage) => {
   const answers = ENGINE_ANSWERS[storage];
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.emulator.close());
-  beforeEach(async () => {
-    h.emulator.reset();
+  const h = useHarness({ storage }, async (h) => {
     await h.client.registerApplication({ name: "busy", application: { description: "v1" } });
     await h.client.createSession({ sessionId: "open", session: { application: "busy" } });
   });

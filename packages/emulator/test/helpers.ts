@@ -1,8 +1,13 @@
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Frontend, type Task, TaskState } from "@flame-ts/core/gen";
-import { expect } from "vitest";
-import { type Emulator, type EmulatorOptions, startEmulator } from "../src/index.js";
+import { afterAll, beforeAll, beforeEach, expect } from "vitest";
+import {
+  type Emulator,
+  type EmulatorOptions,
+  type EmulatorStorage,
+  startEmulator,
+} from "../src/index.js";
 
 export type FrontendClient = Client<typeof Frontend>;
 
@@ -16,6 +21,39 @@ export const startHarness = async (options: EmulatorOptions = {}): Promise<Harne
   const emulator = await startEmulator(options);
   const client = createClient(Frontend, createGrpcTransport({ baseUrl: emulator.url }));
   return { emulator, client };
+};
+
+/**
+ * One harness for the tests of a describe block: started before them, reset
+ * (then `prepare`d) before each, closed after them all.
+ */
+export const useHarness = (
+  options: EmulatorOptions = {},
+  prepare?: (h: Harness) => unknown,
+): Harness => {
+  const h = {} as Harness;
+  beforeAll(async () => {
+    Object.assign(h, await startHarness(options));
+  });
+  afterAll(() => h.emulator?.close());
+  beforeEach(async () => {
+    h.emulator.reset();
+    await prepare?.(h);
+  });
+  return h;
+};
+
+/** A time as the engine stores it, taken after `before`: whole seconds on sqlite and fs. */
+export const expectStamp = (storage: EmulatorStorage, time: bigint | undefined, before: bigint) => {
+  expect(time).toBeDefined();
+  const t = time as bigint;
+  expect(t <= BigInt(Date.now())).toBe(true);
+  if (storage === "none") {
+    expect(t >= before).toBe(true);
+  } else {
+    expect(t % 1000n).toBe(0n);
+    expect(t >= before - (before % 1000n)).toBe(true);
+  }
 };
 
 /** Asserts that `call` fails with `code` and a message containing `message`. */

@@ -1,42 +1,22 @@
 import { Code } from "@connectrpc/connect";
 import { SessionState, TaskState } from "@flame-ts/core/gen";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EMULATOR_STORAGES, type EmulatorStorage } from "../src/index.js";
 import {
   bytes,
   expectCode,
+  expectStamp,
   gate,
-  type Harness,
   startHarness,
+  useHarness,
   waitFor,
   waitForTask,
 } from "./helpers.js";
 
 const GiB = 1024n * 1024n * 1024n;
 
-/** A time as the engine stores it: whole seconds on sqlite and fs. */
-const expectStamp = (storage: EmulatorStorage, time: bigint | undefined, before: bigint) => {
-  expect(time).toBeDefined();
-  const t = time as bigint;
-  expect(t <= BigInt(Date.now())).toBe(true);
-  if (storage === "none") {
-    expect(t >= before).toBe(true);
-  } else {
-    expect(t % 1000n).toBe(0n);
-    expect(t >= before - (before % 1000n)).toBe(true);
-  }
-};
-
 describe.each(EMULATOR_STORAGES)("sessions on %s", (storage: EmulatorStorage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.emulator.close());
-  beforeEach(() => {
-    h.emulator.reset();
-    h.emulator.unserve("slow");
-  });
+  const h = useHarness({ storage }, (h) => h.emulator.unserve("slow"));
 
   describe("CreateSession", () => {
     it("creates an open session with defaults applied", async () => {
@@ -325,12 +305,7 @@ const SESSION_ANSWERS = {
 
 describe.each(EMULATOR_STORAGES)("session answers particular to %s", (storage) => {
   const answers = SESSION_ANSWERS[storage];
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.emulator.close());
-  beforeEach(() => h.emulator.reset());
+  const h = useHarness({ storage });
 
   const expectAnswer = async (
     call: Promise<unknown>,
@@ -394,15 +369,7 @@ describe.each(EMULATOR_STORAGES)("session answers particular to %s", (storage) =
 });
 
 describe.each(EMULATOR_STORAGES)("DeleteSession on %s", (storage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.emulator.close());
-  beforeEach(() => {
-    h.emulator.reset();
-    h.emulator.unserve("slow");
-  });
+  const h = useHarness({ storage }, (h) => h.emulator.unserve("slow"));
 
   it("an open session with a pending task", async () => {
     h.emulator.pause();

@@ -1,7 +1,7 @@
 import { SessionState, TaskState } from "@flame-ts/core/gen";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SESSION_BIND_FAILED, SESSION_RETRY_LIMIT_REACHED } from "../src/index.js";
-import { type Harness, startHarness, stateOf, waitForTask } from "./helpers.js";
+import { startHarness, stateOf, useHarness, waitForTask } from "./helpers.js";
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 const bindFailure = (node: string, code: number, detail: string) =>
@@ -12,13 +12,7 @@ const LIMIT_REACHED = (n: number, m: number) =>
   `Session retry limit reached after ${n}/${m} failed attempts; new executor assignment is paused for this session; existing executors are unchanged.`;
 
 describe("applications that fail to start", () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ hostname: "node-1", failToStart: { broken: {} } });
-  });
-  afterAll(() => h.emulator.close());
-  beforeEach(async () => {
-    h.emulator.reset();
+  const h = useHarness({ hostname: "node-1", failToStart: { broken: {} } }, async (h) => {
     h.emulator.allowStart("other");
     await h.client.registerApplication({ name: "broken", application: {} });
     await h.client.registerApplication({ name: "other", application: {} });
