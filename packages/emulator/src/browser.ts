@@ -5,3 +5,4 @@ export { FLMPING_MEMORY_CAP } from "./flmping.js";
 export type { EmulatorStats, StartFailure, TaskContext, TaskHandler } from "./options.js";
 export { createEmulatorRoutes, type EmulatorRoutes, type EmulatorRoutesOptions } from "./routes.js";
 export { EMULATOR_STORAGES, type EmulatorStorage } from "./storage.js";
+export { TaskFailure } from "./task-failure.js";

@@ -63,6 +63,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     unserve: core.unserve,
     failToStart: core.failToStart,
     allowStart: core.allowStart,
+    loseExecutors: core.loseExecutors,
     pause: core.pause,
     resume: core.resume,
     dropStreams: core.dropStreams,

@@ -16,3 +16,4 @@ export type {
 export { FLAME_MAX_REQUEST_BYTES } from "./request-limit.js";
 export { createEmulatorRoutes, type EmulatorRoutes, type EmulatorRoutesOptions } from "./routes.js";
 export { EMULATOR_STORAGES, type EmulatorStorage } from "./storage.js";
+export { TaskFailure } from "./task-failure.js";

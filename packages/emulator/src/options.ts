@@ -128,6 +128,12 @@ export interface Emulator {
   failToStart(application: string, failure?: StartFailure): void;
   /** Undo failToStart for sessions that have not yet reached the retry limit. */
   allowStart(application: string): void;
+  /**
+   * Lose every executor, as when Flame loses its node: running handlers are
+   * aborted; on sqlite and fs their tasks silently go back to Pending and run
+   * again, on none they stay Running for ever.
+   */
+  loseExecutors(): void;
   /** Stop starting tasks: pending tasks stay Pending until resume(). */
   pause(): void;
   resume(): void;

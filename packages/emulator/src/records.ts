@@ -38,8 +38,12 @@ export interface TaskRecord {
    * except on the `none` engine.
    */
   snapshot: EventInit[];
-  /** Open WatchTask streams on this task; created on first watch. */
-  watchers: Set<AsyncQueue<TaskMessage>> | undefined;
+  /**
+   * Open WatchTask streams on this task, each with the state it last saw
+   * (at subscribe time, then each state sent): Flame sends a change only when
+   * the state differs from it. Created on first watch.
+   */
+  watchers: Map<AsyncQueue<TaskMessage>, TaskState> | undefined;
   abort: AbortController | undefined;
 }
 

@@ -49,6 +49,7 @@ export interface EmulatorRoutes {
   unserve(application: string): void;
   failToStart(application: string, failure?: StartFailure): void;
   allowStart(application: string): void;
+  loseExecutors(): void;
   pause(): void;
   resume(): void;
   dropStreams(): void;
@@ -109,6 +110,7 @@ export function createEmulatorRoutes(options: EmulatorRoutesOptions = {}): Emula
     unserve: (application) => manager.unserve(application),
     failToStart: (application, failure) => manager.failToStart(application, failure),
     allowStart: (application) => manager.allowStart(application),
+    loseExecutors: () => manager.loseExecutors(),
     pause: () => manager.pause(),
     resume: () => manager.resume(),
     dropStreams: () => streams.dropAll(),

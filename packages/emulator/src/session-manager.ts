@@ -38,6 +38,7 @@ import {
 } from "./records.js";
 import { firstDifference, type NormalisedSpec, normalise } from "./session-spec.js";
 import type { StorageEngine } from "./storage.js";
+import { TaskFailure } from "./task-failure.js";
 import { parseTaskId } from "./task-id.js";
 
 export interface SessionManagerOptions {
@@ -102,7 +103,8 @@ export class SessionManager {
   /** Sessions with ready tasks, for the scheduler. */
   private readonly waiting = new Set<SessionRecord>();
   private readonly appRunning = new Map<string, number>();
-  private readonly running = new Set<TaskRecord>();
+  /** Running tasks and what runs them. */
+  private readonly running = new Map<TaskRecord, Launch>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private sessionSeq = 0;
   private paused = false;
@@ -174,7 +176,7 @@ export class SessionManager {
       session.releaseTimer = undefined;
       for (const task of session.tasks.values()) this.endWatchers(task);
     }
-    for (const task of this.running) task.abort?.abort();
+    for (const task of this.running.keys()) task.abort?.abort();
     this.running.clear();
   }
 
@@ -477,8 +479,8 @@ export class SessionManager {
   /** A queue of this task's later changes; the caller must unwatch. */
   watch(task: TaskRecord): AsyncQueue<TaskMessage> {
     const queue = new AsyncQueue<TaskMessage>();
-    if (!task.watchers) task.watchers = new Set();
-    task.watchers.add(queue);
+    if (!task.watchers) task.watchers = new Map();
+    task.watchers.set(queue, task.state);
     return queue;
   }
 
@@ -489,7 +491,7 @@ export class SessionManager {
 
   private endWatchers(task: TaskRecord): void {
     if (!task.watchers) return;
-    for (const queue of task.watchers) queue.end();
+    for (const queue of task.watchers.keys()) queue.end();
     task.watchers.clear();
   }
 
@@ -524,7 +526,11 @@ export class SessionManager {
     if (stored && !this.storage.keepsEventSnapshot) task.snapshot = [];
     if (task.watchers && task.watchers.size > 0) {
       const message = toTask(task);
-      for (const queue of task.watchers) queue.push(message);
+      for (const [queue, seen] of task.watchers) {
+        if (seen === state && !isTerminal(state)) continue;
+        task.watchers.set(queue, state);
+        queue.push(message);
+      }
       if (isTerminal(state)) task.watchers.clear();
     }
   }
@@ -619,7 +625,7 @@ export class SessionManager {
   private start(task: TaskRecord, executor: ExecutorRecord, application: string): void {
     this.appRunning.set(application, (this.appRunning.get(application) ?? 0) + 1);
     task.abort = new AbortController();
-    this.running.add(task);
+    this.running.set(task, { executor, application });
     this.transition(task, TaskState.Running, this.stamp(), taskRunning(), true);
     void this.run(task, executor, application);
   }
@@ -628,6 +634,7 @@ export class SessionManager {
     const signal = (task.abort as AbortController).signal;
     let output: Uint8Array | undefined;
     let failure: string | undefined;
+    let failedOutput: unknown;
     try {
       if (this.options.runningDelayMs > 0) await sleep(this.options.runningDelayMs, signal);
       if (signal.aborted) return;
@@ -644,10 +651,18 @@ export class SessionManager {
       output = toOutput(result);
     } catch (error) {
       failure = errorMessage(error);
+      failedOutput = error instanceof TaskFailure ? error.output : undefined;
     }
-    // reset()/close() took the task away while it ran: nothing to report.
+    // reset()/close() or a lost executor took the task away while it ran: nothing to report.
     if (signal.aborted) return;
     this.release(task, executor, application);
+    if (failure !== undefined) {
+      try {
+        output = toOutput(failedOutput);
+      } catch (error) {
+        failure = errorMessage(error);
+      }
+    }
     // The session was deleted or replaced (none engine) while the task ran: nobody to tell.
     if (!task.session.deleted) this.finish(task, output, failure);
     this.schedule();
@@ -695,15 +710,46 @@ export class SessionManager {
     this.executors.free(executor);
   }
 
+  /** Flame stores the instance's output whether the task succeeded or failed. */
   private finish(task: TaskRecord, output: Uint8Array | undefined, failure: string | undefined) {
     const at = this.stamp();
+    task.output = this.bytes(output);
     if (failure === undefined) {
-      task.output = this.bytes(output);
       this.transition(task, TaskState.Succeed, at, taskSucceeded(), true);
     } else {
       this.transition(task, TaskState.Failed, at, taskFailed(failure), true);
     }
   }
+
+  /**
+   * Every executor vanishes, as when Flame loses its node: running handlers
+   * are aborted and, on sqlite and fs, their tasks go back to Pending with no
+   * event and no WatchTask message, to run again on new executors (a watcher
+   * that saw Running does not see it again). Flame's `none` engine cannot
+   * retry them: they stay Running for ever.
+   */
+  loseExecutors(): void {
+    const lost = [...this.running];
+    this.running.clear();
+    this.executors.clear();
+    for (const [task, { application }] of lost) {
+      task.abort?.abort();
+      task.abort = undefined;
+      this.appRunning.set(application, (this.appRunning.get(application) ?? 1) - 1);
+      if (this.storage.kind === "none") continue;
+      decrement(task.session.counts, TaskState.Running);
+      increment(task.session.counts, TaskState.Pending);
+      task.state = TaskState.Pending;
+      task.snapshot = [];
+      this.makeReady(task);
+    }
+    this.schedule();
+  }
+}
+
+interface Launch {
+  executor: ExecutorRecord;
+  application: string;
 }
 
 /** Eviction order: the session that completed first (ties: the one created first). */

@@ -1,7 +1,12 @@
 import { Code } from "@connectrpc/connect";
 import { Shim, TaskState } from "@flame-ts/core/gen";
 import { describe, expect, it } from "vitest";
-import { EMULATOR_STORAGES, type EmulatorStorage, type TaskHandler } from "../src/index.js";
+import {
+  EMULATOR_STORAGES,
+  type EmulatorStorage,
+  TaskFailure,
+  type TaskHandler,
+} from "../src/index.js";
 import {
   bytes,
   collect,
@@ -133,6 +138,18 @@ describe.each(EMULATOR_STORAGES)("tasks on %s", (storage: EmulatorStorage) => {
       h.emulator.unserve("app");
       await h.client.createTask({ task: { sessionId: "s", input: bytes("echo") } });
       expect(text((await waitForTask(h.client, "s", "4")).spec?.output)).toBe("echo");
+    });
+
+    it("a handler that throws a TaskFailure fails the task with output", async () => {
+      h.emulator.serve("app", () => {
+        throw new TaskFailure("half done", "partial");
+      });
+      await session("fo");
+      await h.client.createTask({ task: { sessionId: "fo" } });
+      const failed = await waitForTask(h.client, "fo", "1");
+      expect(stateOf(failed)).toBe(TaskState.Failed);
+      expect(text(failed.spec?.output)).toBe("partial");
+      expect(failed.status?.events.at(-1)).toMatchObject({ code: 3, message: "half done" });
     });
 
     it("a handler that returns something other than bytes or text fails the task", async () => {
