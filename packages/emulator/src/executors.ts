@@ -6,6 +6,7 @@ import {
   NodeState,
   Shim,
 } from "@flame-ts/core/gen";
+import { randomUuid } from "./uuid.js";
 
 export interface Resources {
   cpu: bigint;
@@ -60,7 +61,7 @@ export class ExecutorPool {
     } else if (this.executors.size < this.max) {
       executor = {
         // Flame names executors with a UUID v4.
-        id: globalThis.crypto.randomUUID(),
+        id: randomUuid(),
         state: ExecutorState.ExecutorIdle,
         sessionId: undefined,
         resreq,

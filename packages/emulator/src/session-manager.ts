@@ -40,6 +40,7 @@ import { firstDifference, type NormalisedSpec, normalise } from "./session-spec.
 import type { StorageEngine } from "./storage.js";
 import { TaskFailure } from "./task-failure.js";
 import { parseTaskId } from "./task-id.js";
+import { randomUuid } from "./uuid.js";
 
 export interface SessionManagerOptions {
   hostname: string;
@@ -614,7 +615,7 @@ export class SessionManager {
     const detail = failure.message ?? DEFAULT_START_FAILURE.message;
     while (session.bindFailures < limit) {
       session.bindFailures++;
-      const executor = globalThis.crypto.randomUUID();
+      const executor = randomUuid();
       session.events.push(bindFailed(executor, this.options.hostname, returnCode, detail));
     }
     session.events.push(retryLimitReached(session.bindFailures, limit));

@@ -31,6 +31,26 @@ describe("createEmulatorRoutes", () => {
     expect(core.stats().calls).toMatchObject({ CreateSession: 1, CreateTask: 1, WatchTask: 1 });
   });
 
+  it("names executors with UUIDs even where crypto.randomUUID is missing (plain-http pages)", async () => {
+    const crypto = globalThis.crypto as { randomUUID?: unknown };
+    const original = crypto.randomUUID;
+    crypto.randomUUID = undefined;
+    try {
+      expect(typeof globalThis.crypto.randomUUID).toBe("undefined");
+      core = createEmulatorRoutes();
+      const client = createClient(Frontend, createRouterTransport(core.routes));
+      await client.createSession({ sessionId: "u", session: { application: "flmexec" } });
+      await client.createTask({ task: { sessionId: "u" } });
+      await waitForTask(client, "u", "1");
+      const [executor] = (await client.listExecutor({})).executors;
+      expect(executor?.metadata?.id).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
+    } finally {
+      crypto.randomUUID = original;
+    }
+  });
+
   it("pulls in no Node built-ins, so it can be bundled for a browser", () => {
     const src = join(dirname(fileURLToPath(import.meta.url)), "../src");
     const seen = new Set<string>();
