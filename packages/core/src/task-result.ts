@@ -16,7 +16,11 @@ export interface TaskResult<Out = Uint8Array> {
   output?: Out;
   errorCode?: number;
   errorMessage?: string;
-  /** The final task, raw bytes and all events included. */
+  /**
+   * The final task with its raw bytes. A failed one is as GetTask has it,
+   * every event included; on real Flame others carry the events their
+   * watch brought, which are none (sqlite, fs) or a stale copy (none).
+   */
   task: Task;
 }
 
