@@ -2,6 +2,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Connection, type ConnectionOptions } from "@flame-ts/core";
 import { type Emulator, type EmulatorOptions, startEmulator } from "@flame-ts/emulator";
+import { expect } from "vitest";
 
 export interface Harness {
   emulator: Emulator;
@@ -61,3 +62,31 @@ export const engines: readonly Engine[] = ["sqlite", "fs", "none"];
 let counter = 0;
 /** A unique name for an application or session in this test file. */
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`;
+
+/**
+ * Checks a list call's order against the server's: the client's (from
+ * `listed`) is oldest first, the same creation time by id, and the same on
+ * every call, while the server's own (from `raw`, ids) changes between
+ * calls, as Flame's does. Returns the client's ids.
+ */
+export async function expectStableOrder<T extends { creationTime: Date }>(
+  listed: () => Promise<T[]>,
+  raw: () => Promise<string[]>,
+  id: (item: T) => string,
+): Promise<string[]> {
+  const items = await listed();
+  for (let i = 1; i < items.length; i++) {
+    const [a, b] = [items[i - 1] as T, items[i] as T];
+    const ta = a.creationTime.getTime();
+    const tb = b.creationTime.getTime();
+    expect(ta < tb || (ta === tb && id(a) < id(b))).toBe(true);
+  }
+  const ids = items.map(id);
+  const rawOrders = new Set<string>();
+  for (let i = 0; i < 5; i++) {
+    rawOrders.add((await raw()).join());
+    expect((await listed()).map(id)).toEqual(ids);
+  }
+  expect(rawOrders.size).toBeGreaterThan(1);
+  return ids;
+}
