@@ -236,6 +236,46 @@ describe.each(engines)("on %s", (storage) => {
       expect(seen.at(-1)?.state).toBe(TaskState.Succeed);
     });
 
+    it("a node loss: sqlite and fs run the task again unseen and the watch ends once; none leaves it Running", async () => {
+      const app = unique("lost");
+      await h.connection.registerApplication(app, {});
+      let runs = 0;
+      h.emulator.serve(app, ({ signal }) => {
+        runs++;
+        if (runs > 1) return "second";
+        return new Promise<string>((_, reject) =>
+          signal.addEventListener("abort", () => reject(new Error("executor lost"))),
+        );
+      });
+      const s = await h.connection.createSession({ application: app });
+      const t = await s.createTask();
+      const seen: Task[] = [];
+      let completed = false;
+      const sub = s.watchTask(t.id).subscribe({
+        next: (x) => seen.push(x),
+        complete: () => {
+          completed = true;
+        },
+      });
+      try {
+        await waitFor(() => seen.some((x) => x.state === TaskState.Running), "Running");
+        h.emulator.loseExecutors();
+        if (storage === "none") {
+          await waitFor(() => runs === 1 && h.emulator.stats().openStreams > 0, "the lost run");
+          expect((await s.getTask(t.id)).state).toBe(TaskState.Running);
+          expect(completed).toBe(false);
+          return;
+        }
+        await waitFor(() => completed, "the watch to complete");
+        expect(runs).toBe(2);
+        expectForward(seen);
+        expect(seen.filter((x) => x.state === TaskState.Succeed)).toHaveLength(1);
+        expect(new TextDecoder().decode(seen.at(-1)?.output)).toBe("second");
+      } finally {
+        sub.unsubscribe();
+      }
+    });
+
     it("a caller's AbortSignal errors the watch with kind cancelled", async () => {
       const held = await heldApp();
       const s = await h.connection.createSession({ application: held.app });
