@@ -104,8 +104,13 @@ it(`${CYCLES} watchTask subscribe/unsubscribe cycles leave no stream open and no
   // server closes a connection after ~1,000 client cancels (its rapid-reset
   // guard, GOAWAY): the watches in flight then resume on a new connection,
   // so a few more streams than cycles are opened.
+  // A WatchTask cancelled before the server began its body counts as a call
+  // but never as a started stream (connect-node's client can cancel that
+  // early): calls may exceed streams, never the other way round.
   expect(started).toBeGreaterThanOrEqual(total);
-  expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBe(started);
+  expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBeGreaterThanOrEqual(
+    started,
+  );
   expect(cancelled).toBe(started);
   expect(after.openStreams).toBe(0);
   // The task is still running: no cycle ended it.

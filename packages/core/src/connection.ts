@@ -1,4 +1,4 @@
-import type { Client, Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import type { Application, ApplicationAttributes } from "./application.js";
 import { toApplication, toApplicationSpec } from "./application.js";
 import type { CallOptions } from "./call-options.js";
@@ -7,9 +7,8 @@ import { toExecutor, toNode } from "./cluster.js";
 import type { TaskCodec } from "./codec.js";
 import { bytesCodec } from "./codec.js";
 import { inputError, resultError } from "./errors.js";
-import type { Frontend } from "./gen/flame/v1/frontend_pb.js";
+import { Frontend } from "./gen/flame/v1/frontend_pb.js";
 import type { Result, Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
-import { createFrontendClient } from "./internal/frontend-client.js";
 import { Rpc, type WireCallOptions } from "./internal/rpc.js";
 import type { WatchOptions } from "./internal/watch-hub.js";
 import { configureWatches } from "./internal/watch-hub.js";
@@ -72,7 +71,7 @@ export class Connection {
   private closing: Promise<void> | undefined;
 
   constructor(transport: Transport, options: ConnectionOptions = {}) {
-    this.client = createFrontendClient(transport);
+    this.client = createClient(Frontend, transport);
     this.rpc = new Rpc(
       this.client,
       options.timeoutMs ?? 30_000,

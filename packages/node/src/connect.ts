@@ -81,18 +81,8 @@ export async function connectWithContext(
 }
 
 function transportOptions(options: NodeConnectOptions): NodeTransportOptions {
-  const {
-    caFile,
-    ca,
-    certFile,
-    cert,
-    keyFile,
-    key,
-    maxMessageBytes,
-    http2,
-    interceptors,
-    transport,
-  } = options;
+  const { caFile, ca, certFile, cert, keyFile, key, maxMessageBytes, http2, interceptors } =
+    options;
   return {
     caFile,
     ca,
@@ -103,7 +93,6 @@ function transportOptions(options: NodeConnectOptions): NodeTransportOptions {
     maxMessageBytes,
     http2,
     interceptors,
-    transport,
   };
 }
 
@@ -118,7 +107,6 @@ function coreOptions(options: NodeConnectOptions): ConnectionOptions {
     maxMessageBytes: _max,
     http2: _http2,
     interceptors: _interceptors,
-    transport: _transport,
     contextFile: _contextFile,
     contextName: _contextName,
     env: _env,
