@@ -1,4 +1,4 @@
-// Figure 1: a job of N tasks (64 in flight) through the public API
+// The job figure: a job of N tasks (64 in flight) through the public API
 // (Session.runAll), beside the same job on the bare generated connect-node
 // client doing the plain per-task pattern: CreateTask, then a WatchTask
 // stream until the task is terminal. Same emulator process (its own), same
@@ -115,7 +115,7 @@ export const job: BenchCase = {
       const baseline = "(bare connect-node client)";
       return [
         {
-          case: "1 job",
+          case: "job",
           figure: `${n} tasks through runAll, ${concurrency} in flight: tasks/s (median of ${rounds} rounds)`,
           ours: fmt.rate(
             med(ours, (r) => r.perSecond),
@@ -130,7 +130,7 @@ export const job: BenchCase = {
           met: met(rateRatio, 1.2, ">="),
         },
         {
-          case: "1 job",
+          case: "job",
           figure: "emulator CPU per task",
           ours: `${Math.round(med(ours, (r) => r.serverMicrosPerTask))} µs`,
           baseline: `${Math.round(med(bare, (r) => r.serverMicrosPerTask))} µs ${baseline}`,
@@ -139,7 +139,7 @@ export const job: BenchCase = {
           met: met(serverRatio, 1, "<="),
         },
         {
-          case: "1 job",
+          case: "job",
           figure: "client CPU per task",
           ours: `${Math.round(med(ours, (r) => r.cpuMicrosPerCall ?? Number.NaN))} µs`,
           baseline: `${Math.round(med(bare, (r) => r.cpuMicrosPerCall ?? Number.NaN))} µs ${baseline}`,
