@@ -1,16 +1,11 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  createClient,
-  createContextValues,
-  type Interceptor,
-} from "@connectrpc/connect";
+import { Code, createClient, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { Connection, connectionAffinity, FlameError, TaskState } from "@flame-ts/core";
 import { Frontend, GetTaskRequestSchema, SessionSchema, TaskSchema } from "@flame-ts/core/gen";
 import { lastValueFrom } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createNodeTransport, type NodeTransport } from "../src/node-transport.js";
+import { rejectionOf } from "./helpers/rejection.js";
 import {
   frame,
   respond,
@@ -30,16 +25,6 @@ async function open(url = server.url, options: Parameters<typeof createNodeTrans
   const t = await createNodeTransport(url, options);
   transports.push(t);
   return { t, client: createClient(Frontend, t.transport) };
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConnectError);
-    return err as ConnectError;
-  }
-  throw new Error("expected the call to fail");
 }
 
 const task = (id: string, state = TaskState.Pending) =>
