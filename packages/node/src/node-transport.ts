@@ -34,14 +34,14 @@ export interface NodeTransportOptions extends TlsMaterialOptions {
   interceptors?: Interceptor[];
 }
 
-/** A gRPC transport over one HTTP/2 connection, and the means to close it. */
+/** A gRPC transport over its HTTP/2 connections (`http2.connections`), and the means to close them. */
 export interface NodeTransport {
   /** The Connect transport; give it to `new Connection(transport)`. */
   readonly transport: Transport;
   /** The validated base URL, e.g. `https://flame.example.com:8080`. */
   readonly baseUrl: string;
   /**
-   * Close the HTTP/2 connection (cancelling calls still in flight) and refuse
+   * Close the HTTP/2 connections (cancelling calls still in flight) and refuse
    * new calls. Idempotent. Afterwards nothing keeps the process alive.
    */
   close(): void;
