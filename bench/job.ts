@@ -116,7 +116,7 @@ export const job: BenchCase = {
       return [
         {
           case: "job",
-          figure: `${n} tasks through runAll, ${concurrency} in flight: tasks/s (median of ${rounds} rounds)`,
+          figure: `${n} tasks through runAll, ${concurrency} in flight: tasks/s (median of ${rounds} round${rounds === 1 ? "" : "s"})`,
           ours: fmt.rate(
             med(ours, (r) => r.perSecond),
             "tasks/s",
