@@ -1,4 +1,4 @@
-// Figure 3: N concurrent watchTask Observables in one Node process against
+// The watches figure: N concurrent watchTask Observables in one Node process against
 // the emulator (in its own process). The tasks are created with the emulator
 // paused, all N watches are subscribed (ours: each has its current state;
 // past the connection's watch budget they share a ListTask poll; bare: each
@@ -198,7 +198,7 @@ export const concurrentWatches: BenchCase = {
       const n = watches.toLocaleString("en-US");
       return [
         {
-          case: "3 watches",
+          case: "watches",
           figure: `${n} concurrent watchTask: terminal states delivered`,
           ours: `${ours.terminal}/${watches} (${ours.succeeded} Succeed)`,
           baseline: `${raw.terminal}/${watches} (bare WatchTask)`,
@@ -207,7 +207,7 @@ export const concurrentWatches: BenchCase = {
           met: ours.terminal === watches && ours.succeeded === watches ? "yes" : "no",
         },
         {
-          case: "3 watches",
+          case: "watches",
           figure: "heap growth per open watch (after gc)",
           ours: fmt.bytesPerItem(ours.heapPerWatch),
           baseline: fmt.bytesPerItem(raw.heapPerWatch),
@@ -216,7 +216,7 @@ export const concurrentWatches: BenchCase = {
           met: met(ours.heapPerWatch, 5 * 1024, "<="),
         },
         {
-          case: "3 watches",
+          case: "watches",
           figure: "last completion -> last delivery",
           ours: fmt.ms(ours.lag),
           baseline: fmt.ms(raw.lag),
@@ -225,7 +225,7 @@ export const concurrentWatches: BenchCase = {
           met: "",
         },
         {
-          case: "3 watches",
+          case: "watches",
           figure: "resume -> every terminal state delivered",
           ours: `${ours.allDone.toFixed(2)} s`,
           baseline: `${raw.allDone.toFixed(2)} s`,

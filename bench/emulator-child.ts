@@ -5,10 +5,7 @@ import { startEmulator } from "@flame-ts/emulator";
 
 export type EmulatorCommand = { id: number; op: "pause" | "resume" | "stats" | "close" };
 
-const emulator = await startEmulator({ port: 0, applications: { echo: {} } });
-// An explicit echo handler (the emulator's default also echoes; this is the
-// path a user's own handler takes).
-emulator.serve("echo", ({ input }) => input);
+const emulator = await startEmulator({ port: 0 });
 console.log(`Flame emulator listening on ${emulator.url}`);
 
 process.on("message", async (message: EmulatorCommand) => {

@@ -53,13 +53,8 @@ export function percentile(values: Float64Array, p: number): number {
   return sorted[rank] as number;
 }
 
-/** The median of the runs' client CPU per call (steadier than rates on a busy machine). */
-export function medianCpu(results: readonly LoadResult[]): number {
-  const values = results.map((r) => r.cpuMicrosPerCall ?? Number.NaN).sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)] ?? Number.NaN;
-}
-
-/** The best of `rounds` results by rate: the run least disturbed by the rest of the machine. */
-export function best(results: readonly LoadResult[]): LoadResult {
-  return results.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
+/** The median of `values` (the upper middle one for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }

@@ -2,29 +2,20 @@
 // prints one table; `npm run bench:smoke` runs a tiny size of each (CI) and
 // exits non-zero if any case fails to run.
 //
-//   npm run bench -- [--smoke] [--only <case>[,<case>]] [--calls N] [--tasks N]
-//                    [--watches N] [--gateway-calls N] [--emulator-tasks N]
+//   npm run bench -- [--smoke] [--only <case>[,<case>]] [--tasks N] [--rounds N]
+//                    [--watches N] [--gateway-calls N]
 //
-// Cases: unary-rate, job, concurrent-watches, bundle-size, gateway-latency,
-// emulator-throughput. See BENCHMARKS.md for what each figure means.
+// Cases: job, concurrent-watches, bundle-size, gateway-latency. See
+// BENCHMARKS.md for what each figure means.
 import * as os from "node:os";
 import { bundleSize } from "./bundle-size.js";
 import { concurrentWatches } from "./concurrent-watches.js";
 import { type BenchCase, type BenchContext, SkipCase } from "./context.js";
-import { emulatorThroughput } from "./emulator-throughput.js";
 import { gatewayLatency } from "./gateway-latency.js";
 import { job } from "./job.js";
 import { formatTable, type Row } from "./table.js";
-import { unaryRate } from "./unary-rate.js";
 
-const cases: BenchCase[] = [
-  unaryRate,
-  job,
-  concurrentWatches,
-  bundleSize,
-  gatewayLatency,
-  emulatorThroughput,
-];
+const cases: BenchCase[] = [job, concurrentWatches, bundleSize, gatewayLatency];
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => {

@@ -8,6 +8,7 @@ let client: ClientPage;
 let emulator: Emulator;
 const held = new Gate(); // opened only at the end
 const step = new Gate(); // opened by the watch test
+const dropped = new Gate(); // opened by the dropped-stream test
 
 const call: ClientPage["call"] = (name, ...args) => client.call(name, ...args);
 
@@ -20,16 +21,19 @@ beforeAll(async () => {
       echo: { description: "echoes its input" },
       hold: { description: "runs until the end of the file" },
       step: { description: "runs until the watch test lets it finish" },
+      drop: { description: "runs until the dropped-stream test lets it finish" },
     },
   });
   emulator.serve("echo", async ({ input }) => `echo:${new TextDecoder().decode(input)}`);
   emulator.serve("hold", () => held.wait().then(() => "released"));
   emulator.serve("step", () => step.wait().then(() => "stepped"));
+  emulator.serve("drop", () => dropped.wait().then(() => "survived"));
 });
 
 afterAll(async () => {
   held.open();
   step.open();
+  dropped.open();
   await client?.close();
   await emulator?.close();
 });
@@ -64,6 +68,21 @@ describe("web client against the emulator", () => {
     expect(states[0]).toBe(first);
     expect(states.slice(-2)).toEqual(["Succeed", "complete"]);
     expect(states.filter((s) => s === "Succeed")).toHaveLength(1);
+  });
+
+  it("a watch whose stream the server drops resumes and ends with the terminal state once", async () => {
+    await until(() => emulator.stats().openStreams === 0, "earlier streams to end");
+    const { handle } = await call("startWatch", emulator.url, "drop");
+    await until(() => emulator.stats().openStreams === 1, "the watch stream to open");
+    await until(async () => (await call("watchStates", handle)).length > 0, "the first state");
+    const started = emulator.stats().streamsStarted;
+    emulator.dropStreams();
+    await until(() => emulator.stats().streamsStarted > started, "the watch to open a new stream");
+    dropped.open();
+    const states = await call("finishWatch", handle);
+    expect(states.slice(-2)).toEqual(["Succeed", "complete"]);
+    expect(states.filter((s) => s === "Succeed")).toHaveLength(1);
+    expect(states.some((s) => s.startsWith("error"))).toBe(false);
   });
 
   it("rejects a URL a browser cannot use with an invalid-config FlameError", async () => {

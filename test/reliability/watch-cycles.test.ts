@@ -109,8 +109,13 @@ it(
     // server closes a connection after ~1,000 client cancels (its rapid-reset
     // guard, GOAWAY): the watches in flight then resume on a new connection,
     // so a few more streams than cycles are opened.
+    // A WatchTask cancelled before the server began its body counts as a call
+    // but never as a started stream (connect-node's client can cancel that
+    // early): calls may exceed streams, never the other way round.
     expect(started).toBeGreaterThanOrEqual(total);
-    expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBe(started);
+    expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBeGreaterThanOrEqual(
+      started,
+    );
     expect(cancelled).toBe(started);
     expect(after.openStreams).toBe(0);
     // The task is still running: no cycle ended it.
@@ -122,21 +127,25 @@ it(
   CHILD_BUDGET_MS,
 );
 
-it(`${CYCLES} polled watchTask cycles (budget 0) open no WatchTask, leave no stream open, no heap growth`, async () => {
-  const { session, task, figures, before, after } = await cyclesOnRunningTask(["20", "0"]);
-  const lists = (after.calls.ListTask ?? 0) - (before.calls.ListTask ?? 0);
-  console.info(
-    `polled watch cycles: ${lists} ListTask polls; heap baseline ${(figures.baseline / MB).toFixed(1)} MB, ` +
-      `after ${CYCLES / 2} ${(figures.mid / MB).toFixed(1)} MB, after ${CYCLES} ` +
-      `${(figures.end / MB).toFixed(1)} MB; ${figures.ms} ms`,
-  );
-  expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBe(0);
-  // Polls are shared: fewer than one per cycle, and every stream was a poll.
-  expect(lists).toBeGreaterThan(0);
-  expect(lists).toBeLessThan(CYCLES);
-  expect(after.streamsStarted - before.streamsStarted).toBe(lists);
-  expect(after.openStreams).toBe(0);
-  expect((await session.getTask(task.id)).state).toBe(1);
-  expect(figures.end).toBeLessThan(figures.baseline + 5 * MB);
-  expect(figures.end - figures.mid).toBeLessThan(2.5 * MB);
-});
+it(
+  `${CYCLES} polled watchTask cycles (budget 0) open no WatchTask, leave no stream open, no heap growth`,
+  async () => {
+    const { session, task, figures, before, after } = await cyclesOnRunningTask(["20", "0"]);
+    const lists = (after.calls.ListTask ?? 0) - (before.calls.ListTask ?? 0);
+    console.info(
+      `polled watch cycles: ${lists} ListTask polls; heap baseline ${(figures.baseline / MB).toFixed(1)} MB, ` +
+        `after ${CYCLES / 2} ${(figures.mid / MB).toFixed(1)} MB, after ${CYCLES} ` +
+        `${(figures.end / MB).toFixed(1)} MB; ${figures.ms} ms`,
+    );
+    expect((after.calls.WatchTask ?? 0) - (before.calls.WatchTask ?? 0)).toBe(0);
+    // Polls are shared: fewer than one per cycle, and every stream was a poll.
+    expect(lists).toBeGreaterThan(0);
+    expect(lists).toBeLessThan(CYCLES);
+    expect(after.streamsStarted - before.streamsStarted).toBe(lists);
+    expect(after.openStreams).toBe(0);
+    expect((await session.getTask(task.id)).state).toBe(1);
+    expect(figures.end).toBeLessThan(figures.baseline + 5 * MB);
+    expect(figures.end - figures.mid).toBeLessThan(2.5 * MB);
+  },
+  CHILD_BUDGET_MS,
+);

@@ -1,4 +1,4 @@
-import type { Client, Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import type { Application, ApplicationAttributes } from "./application.js";
 import { toApplication, toApplicationSpec } from "./application.js";
 import type { CallOptions } from "./call-options.js";
@@ -9,14 +9,13 @@ import { bytesCodec } from "./codec.js";
 import { inputError, resultError } from "./errors.js";
 import {
   CreateSessionRequestSchema,
-  type Frontend,
+  Frontend,
   OpenSessionRequestSchema,
   RegisterApplicationRequestSchema,
   UpdateApplicationRequestSchema,
 } from "./gen/flame/v1/frontend_pb.js";
 import type { Result, Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
 import { configureBindWatch } from "./internal/bind-watch.js";
-import { createFrontendClient } from "./internal/frontend-client.js";
 import { sortByCreation } from "./internal/list-order.js";
 import { checkRequestSize, roughSize } from "./internal/request-size.js";
 import { Rpc, type WireCallOptions } from "./internal/rpc.js";
@@ -97,7 +96,7 @@ export class Connection {
   private closing: Promise<void> | undefined;
 
   constructor(transport: Transport, options: ConnectionOptions = {}) {
-    this.client = createFrontendClient(transport);
+    this.client = createClient(Frontend, transport);
     this.rpc = new Rpc(
       this.client,
       options.timeoutMs ?? 30_000,

@@ -1,11 +1,12 @@
 // The watch hub's polled path against a scripted in-memory server: rows
 // are de-duplicated per subscriber, the last unsubscribe aborts a ListTask
 // in flight, failed polls give up after maxResumes, a refused ListTask
-// fails the watches with its kind.
+// fails the watches with its kind, and a big session's poll keeps to its
+// row budget.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { lastValueFrom, toArray } from "rxjs";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { SessionSchema, type Task as TaskMessage, TaskSchema } from "../src/generated.js";
 import { Connection, FlameError, Frontend, TaskState } from "../src/index.js";
 
@@ -209,5 +210,50 @@ describe("watch hub, polled path (scripted server)", () => {
     await lastValueFrom(s.watchTask("2"));
     expect(calls).toEqual({ watch: 2, list: 1 });
     await c.close();
+  });
+
+  describe("row budget (fake clock)", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** ListTask calls in 2 s of fake time for a session of `rows` tasks, watches joining all along. */
+    async function pollsOver2s(rows: number): Promise<number> {
+      vi.useFakeTimers();
+      let lists = 0;
+      const all = Array.from({ length: rows }, (_, i) => task(String(i + 1), TaskState.Pending));
+      const c = new Connection(
+        createRouterTransport(({ service }) =>
+          service(Frontend, {
+            getSession: () => session("s"),
+            async *listTask() {
+              lists++;
+              yield* all;
+            },
+          }),
+        ),
+        { watch: { maxStreams: 0, pollIntervalMs: 1, maxPollIntervalMs: 1 } },
+      );
+      const s = await c.getSession("s");
+      const subscriptions = [s.watchTask("1").subscribe()];
+      for (let ms = 0; ms < 2_000; ms += 50) {
+        // A newcomer every 50 ms wants its current state.
+        subscriptions.push(s.watchTask(String(2 + ms / 50)).subscribe());
+        await vi.advanceTimersByTimeAsync(50);
+      }
+      for (const subscription of subscriptions) subscription.unsubscribe();
+      await c.close();
+      return lists;
+    }
+
+    it("a 5,000-task session is polled at most every 0.5 s, newcomers or not", async () => {
+      const lists = await pollsOver2s(5_000);
+      expect(lists).toBeGreaterThanOrEqual(2);
+      expect(lists).toBeLessThanOrEqual(5);
+    });
+
+    it("a small session keeps the configured interval", async () => {
+      expect(await pollsOver2s(50)).toBeGreaterThan(100);
+    });
   });
 });

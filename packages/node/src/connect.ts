@@ -22,7 +22,7 @@ export interface NodeConnectOptions extends ConnectionOptions, NodeTransportOpti
 
 /**
  * Connect to a Flame session manager over HTTP/2 gRPC — what real Flame
- * speaks.
+ * speaks — with connect-node's `createGrpcTransport`.
  *
  * - `connect("http://127.0.0.1:8080")`: plaintext HTTP/2 (h2c).
  * - `connect("https://flame:8080", { caFile })`: TLS, trusting the CA in
@@ -33,8 +33,8 @@ export interface NodeConnectOptions extends ConnectionOptions, NodeTransportOpti
  *
  * Async because it reads files; nothing is sent until the first call, but a
  * bad URL or an unreadable CA/cert/key file rejects here with a `FlameError`
- * of kind `"invalid-config"`. `connection.close()` closes the HTTP/2 session
- * (cancelling calls in flight), so the process can exit.
+ * of kind `"invalid-config"`. `connection.close()` closes the HTTP/2
+ * connections (cancelling calls in flight), so the process can exit.
  */
 export async function connect(url?: string, options: NodeConnectOptions = {}): Promise<Connection> {
   if (url === undefined) return connectWithContext(undefined, options);
@@ -81,18 +81,8 @@ export async function connectWithContext(
 }
 
 function transportOptions(options: NodeConnectOptions): NodeTransportOptions {
-  const {
-    caFile,
-    ca,
-    certFile,
-    cert,
-    keyFile,
-    key,
-    maxMessageBytes,
-    http2,
-    interceptors,
-    transport,
-  } = options;
+  const { caFile, ca, certFile, cert, keyFile, key, maxMessageBytes, http2, interceptors } =
+    options;
   return {
     caFile,
     ca,
@@ -103,7 +93,6 @@ function transportOptions(options: NodeConnectOptions): NodeTransportOptions {
     maxMessageBytes,
     http2,
     interceptors,
-    transport,
   };
 }
 
@@ -118,7 +107,6 @@ function coreOptions(options: NodeConnectOptions): ConnectionOptions {
     maxMessageBytes: _max,
     http2: _http2,
     interceptors: _interceptors,
-    transport: _transport,
     contextFile: _contextFile,
     contextName: _contextName,
     env: _env,

@@ -1,6 +1,6 @@
 /**
  * Flame client for Node.js: everything from `@flame-ts/core`, plus
- * {@link connect} over HTTP/2 gRPC with TLS, the Flame context file
+ * {@link connect} over HTTP/2 gRPC (connect-node) with TLS, the Flame context file
  * (`~/.flame/flame.yaml`) and application specs from YAML.
  *
  * @packageDocumentation

@@ -1,5 +1,4 @@
 import type * as http2 from "node:http2";
-import { isIP } from "node:net";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   createGrpcTransport,
@@ -7,23 +6,20 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { configError } from "./config-error.js";
-import { type FlameEndpoint, parseEndpoint } from "./endpoint.js";
-import { type Http2Options, Http2SessionPool } from "./http2-session-pool.js";
-import { createLeanGrpcTransport } from "./lean-grpc-transport.js";
+import { parseEndpoint } from "./endpoint.js";
+import type { Http2Options } from "./http2-options.js";
 import { lostConnectionInterceptor } from "./lost-connection.js";
+import { spreadTransport } from "./spread-transport.js";
 import { tlsErrorInterceptor } from "./tls-errors.js";
 import { loadTlsMaterial, type TlsMaterialOptions } from "./tls-material.js";
+
+/** HTTP/2 connections a transport spreads its calls over, unless `http2.connections` says. */
+export const DEFAULT_CONNECTIONS = 2;
 
 /** Default per-message size limit, both ways: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-export type { Http2Options } from "./http2-session-pool.js";
-
-/**
- * Which gRPC implementation carries the calls: `"lean"` (the default), our
- * own on `node:http2`, or `"connect-node"`, connect-es's Node transport.
- */
-export type NodeTransportKind = "lean" | "connect-node";
+export type { Http2Options } from "./http2-options.js";
 
 /** Options of {@link createNodeTransport}. */
 export interface NodeTransportOptions extends TlsMaterialOptions {
@@ -36,26 +32,16 @@ export interface NodeTransportOptions extends TlsMaterialOptions {
   http2?: Http2Options;
   /** Connect interceptors run on every call (e.g. to add an auth header). */
   interceptors?: Interceptor[];
-  /**
-   * `"lean"` (default): gRPC written directly on `node:http2`, about twice
-   * connect-node's rate for small calls and a fraction of its memory per
-   * open stream; unary and server-streaming methods (all Flame has).
-   * `"connect-node"`: `createGrpcTransport` from `@connectrpc/connect-node`,
-   * for anything the lean one lacks (client or bidi streaming, or to rule
-   * it out when chasing a problem). Default: the `FLAME_NODE_TRANSPORT`
-   * environment variable, else `"lean"`.
-   */
-  transport?: NodeTransportKind;
 }
 
-/** A gRPC transport over one HTTP/2 connection, and the means to close it. */
+/** A gRPC transport over its HTTP/2 connections (`http2.connections`), and the means to close them. */
 export interface NodeTransport {
   /** The Connect transport; give it to `new Connection(transport)`. */
   readonly transport: Transport;
   /** The validated base URL, e.g. `https://flame.example.com:8080`. */
   readonly baseUrl: string;
   /**
-   * Close the HTTP/2 connection (cancelling calls still in flight) and refuse
+   * Close the HTTP/2 connections (cancelling calls still in flight) and refuse
    * new calls. Idempotent. Afterwards nothing keeps the process alive.
    */
   close(): void;
@@ -88,73 +74,50 @@ export async function createNodeTransport(
       `maxMessageBytes must be a whole number of bytes from 1 to 4294967295, got ${maxBytes}`,
     );
   }
-  // FLAME_NODE_TRANSPORT switches a whole program without a code change
-  // (e.g. to compare the two, or to rule the lean one out).
-  const kind = options.transport ?? (globalThis.process?.env?.FLAME_NODE_TRANSPORT || undefined);
-  if (kind === "connect-node") {
-    return connectNodeTransport(endpoint, options, nodeOptions, maxBytes);
+  const http2Options = options.http2 ?? {};
+  const count = http2Options.connections ?? DEFAULT_CONNECTIONS;
+  if (!Number.isInteger(count) || count < 1 || count > 64) {
+    throw configError(`http2.connections must be a whole number from 1 to 64, got ${count}`);
   }
-  if (kind !== undefined && kind !== "lean") {
-    throw configError(`transport must be "lean" or "connect-node", got ${JSON.stringify(kind)}`);
-  }
-  if (endpoint.tls) {
-    nodeOptions.ALPNProtocols = ["h2"];
-    // Node refuses an IP address as SNI; a name is checked against the certificate.
-    if (isIP(endpoint.host) === 0) nodeOptions.servername = endpoint.host;
-  }
-  const pool = new Http2SessionPool(
-    new URL(endpoint.baseUrl).origin,
-    endpoint.baseUrl,
-    options.http2 ?? {},
-    nodeOptions,
-  );
-  const transport = createLeanGrpcTransport({
-    baseUrl: endpoint.baseUrl,
-    pool,
-    readMaxBytes: maxBytes,
-    writeMaxBytes: maxBytes,
-    interceptors: options.interceptors,
-  });
-  return {
-    transport,
-    baseUrl: endpoint.baseUrl,
-    close: () => pool.close(),
-    get closed() {
-      return pool.closed;
-    },
-  };
-}
-
-/** The same transport on connect-node (`transport: "connect-node"`). */
-function connectNodeTransport(
-  endpoint: FlameEndpoint,
-  options: NodeTransportOptions,
-  nodeOptions: http2.SecureClientSessionOptions,
-  maxBytes: number,
-): NodeTransport {
+  const { connections: _connections, ...sessionOptions } = http2Options;
   // One explicit session manager per connection: it is the only handle on the
   // HTTP/2 session, and without closing it the socket keeps the process alive.
-  const manager = new Http2SessionManager(endpoint.baseUrl, options.http2 ?? {}, nodeOptions);
-  const sessions = new ClosableSessionManager(manager, endpoint.baseUrl);
-  const transport = createGrpcTransport({
-    baseUrl: endpoint.baseUrl,
-    sessionManager: sessions,
-    readMaxBytes: maxBytes,
-    writeMaxBytes: maxBytes,
-    // The last interceptor is the innermost: TLS failures are rewritten before
-    // the caller's interceptors see them.
-    interceptors: [
-      ...(options.interceptors ?? []),
-      lostConnectionInterceptor,
-      ...(endpoint.tls ? [tlsErrorInterceptor(endpoint.baseUrl)] : []),
-    ],
-  });
+  const managers = Array.from(
+    { length: count },
+    () =>
+      new ClosableSessionManager(
+        new Http2SessionManager(endpoint.baseUrl, sessionOptions, nodeOptions),
+        endpoint.baseUrl,
+      ),
+  );
+  // The last interceptor is the innermost: TLS failures are rewritten before
+  // the caller's interceptors see them.
+  const interceptors = [
+    ...(options.interceptors ?? []),
+    lostConnectionInterceptor,
+    ...(endpoint.tls ? [tlsErrorInterceptor(endpoint.baseUrl)] : []),
+  ];
+  const transport = spreadTransport(
+    managers.map((sessionManager) =>
+      createGrpcTransport({
+        baseUrl: endpoint.baseUrl,
+        sessionManager,
+        readMaxBytes: maxBytes,
+        writeMaxBytes: maxBytes,
+        interceptors,
+      }),
+    ),
+  );
+  let closed = false;
   return {
     transport,
     baseUrl: endpoint.baseUrl,
-    close: () => sessions.close(),
+    close: () => {
+      closed = true;
+      for (const manager of managers) manager.close();
+    },
     get closed() {
-      return sessions.closed;
+      return closed;
     },
   };
 }

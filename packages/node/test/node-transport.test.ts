@@ -1,11 +1,12 @@
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { FlameError } from "@flame-ts/core";
 import { Frontend } from "@flame-ts/core/gen";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createNodeTransport, type NodeTransport } from "../src/node-transport.js";
 import { makeTestPki, type TestPki } from "./helpers/pki.js";
+import { rejectionOf } from "./helpers/rejection.js";
 import { startTinyFrontend, type TinyFrontend } from "./helpers/tiny-frontend.js";
 
 // Raw generated client over our transport, against a tiny HTTP/2 server: the
@@ -22,16 +23,6 @@ async function transport(url: string, options: Parameters<typeof createNodeTrans
   const t = await createNodeTransport(url, options);
   transports.push(t);
   return t;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConnectError);
-    return err as ConnectError;
-  }
-  throw new Error("expected the call to fail");
 }
 
 async function configErrorOf(promise: Promise<unknown>): Promise<FlameError> {

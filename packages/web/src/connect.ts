@@ -1,38 +1,40 @@
-import type { Transport } from "@connectrpc/connect";
+import type { Interceptor, Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { Connection, type ConnectionOptions, FlameError } from "@flame-ts/core";
-import { createBinaryGrpcWebTransport } from "./grpc-web-transport.js";
+
+/** What a {@link TransportFactory} is given: connect-web's transport options. */
+export interface TransportFactoryOptions {
+  baseUrl: string;
+  useBinaryFormat: boolean;
+  fetch?: typeof globalThis.fetch;
+  interceptors?: Interceptor[];
+}
 
 /**
  * Makes the Connect transport for `connect()`. connect-web's
  * `createGrpcWebTransport` and `createConnectTransport` fit as they are.
  */
-export type TransportFactory = (options: {
-  baseUrl: string;
-  useBinaryFormat: boolean;
-  fetch?: typeof globalThis.fetch;
-}) => Transport;
+export type TransportFactory = (options: TransportFactoryOptions) => Transport;
 
 /** Options for {@link connect}: core's connection options plus how to reach the server. */
 export interface WebConnectOptions extends ConnectionOptions {
   /**
    * Wire protocol. Browsers cannot speak plain gRPC, so the default is
-   * gRPC-Web, which the emulator, `@flame-ts/gateway` and Envoy all serve.
-   * "connect" (a Connect-protocol endpoint) needs `connect` from
-   * "@flame-ts/web/connect-protocol", or a `transport`, so that pages that
-   * do not use it do not carry it.
+   * gRPC-Web (connect-web's `createGrpcWebTransport`), which the emulator,
+   * `@flame-ts/gateway` and Envoy all serve. `"connect"` is the Connect
+   * protocol (`createConnectTransport`), for a Connect endpoint.
    */
   protocol?: "grpc-web" | "connect";
   /** A fetch to use instead of the global one (e.g. to set `credentials`). */
   fetch?: typeof globalThis.fetch;
-  /**
-   * Send protobuf binary rather than JSON. Default true. JSON, like
-   * "connect", needs "@flame-ts/web/connect-protocol" or a `transport`.
-   */
+  /** Send protobuf binary rather than JSON. Default true. */
   useBinaryFormat?: boolean;
+  /** Connect interceptors run on every call (e.g. to add an auth header). */
+  interceptors?: Interceptor[];
   /**
-   * Makes the transport instead of the built-in binary gRPC-Web one, e.g.
-   * `createConnectTransport` from "@connectrpc/connect-web". `protocol` is
-   * then ignored; `useBinaryFormat` and `fetch` are handed to it.
+   * Makes the transport instead of connect-web's, e.g. a test's router
+   * transport. `protocol` is then ignored; `useBinaryFormat`, `fetch` and
+   * `interceptors` are handed to it.
    */
   transport?: TransportFactory;
 }
@@ -43,25 +45,18 @@ export interface WebConnectOptions extends ConnectionOptions {
  * Returns the same {@link Connection} as `@flame-ts/node`.
  */
 export function connect(url: string, options: WebConnectOptions = {}): Connection {
-  return connectWith(url, options, binaryGrpcWeb);
-}
-
-/** @internal `connect()` with another default transport (see connect-protocol.ts). */
-export function connectWith(
-  url: string,
-  options: WebConnectOptions,
-  defaultTransport: (protocol: "grpc-web" | "connect") => TransportFactory,
-): Connection {
   const baseUrl = parseBaseUrl(url);
   const protocol = options.protocol ?? "grpc-web";
   if (protocol !== "grpc-web" && protocol !== "connect") {
-    throw invalidConfig(`unknown protocol "${String(protocol)}"`);
+    throw invalidConfig(`unknown protocol "${String(protocol)}"; use "grpc-web" or "connect"`);
   }
-  const make = options.transport ?? defaultTransport(protocol);
+  const make =
+    options.transport ?? (protocol === "connect" ? createConnectTransport : createGrpcWebTransport);
   const transport = make({
     baseUrl,
     useBinaryFormat: options.useBinaryFormat ?? true,
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.interceptors ? { interceptors: options.interceptors } : {}),
   });
   // Over HTTP/1.1 a browser holds six connections per origin and each open
   // gRPC-Web stream takes one, so by default at most three watches get a
@@ -73,16 +68,8 @@ export function connectWith(
   });
 }
 
-/** Default `watch.maxStreams` in a browser: see {@link connectWith}. */
+/** Default `watch.maxStreams` in a browser: see {@link connect}. */
 export const BROWSER_WATCH_STREAMS = 3;
-
-function binaryGrpcWeb(protocol: "grpc-web" | "connect"): TransportFactory {
-  return (options) => {
-    if (protocol === "connect") throw needsFull('protocol "connect"');
-    if (!options.useBinaryFormat) throw needsFull("useBinaryFormat: false");
-    return createBinaryGrpcWebTransport(options);
-  };
-}
 
 function parseBaseUrl(url: string): string {
   const bad = (why: string, cause?: unknown) =>
@@ -107,10 +94,6 @@ function parseBaseUrl(url: string): string {
   return parsed.href.replace(/\/+$/, "");
 }
 
-function needsFull(what: string): FlameError {
-  return invalidConfig(`${what} needs "@flame-ts/web/connect-protocol" or a \`transport\``);
-}
-
-export function invalidConfig(message: string, cause?: unknown): FlameError {
+function invalidConfig(message: string, cause?: unknown): FlameError {
   return new FlameError(message, { kind: "invalid-config", cause });
 }

@@ -1,7 +1,9 @@
-// One import for browser apps: the whole core API plus a gRPC-Web connect().
+// One import for browser apps: the whole core API plus connect() over
+// connect-web (gRPC-Web by default, or the Connect protocol; binary or JSON).
 export * from "@flame-ts/core";
-export { connect, type TransportFactory, type WebConnectOptions } from "./connect.js";
 export {
-  type BinaryGrpcWebTransportOptions,
-  createBinaryGrpcWebTransport,
-} from "./grpc-web-transport.js";
+  connect,
+  type TransportFactory,
+  type TransportFactoryOptions,
+  type WebConnectOptions,
+} from "./connect.js";

@@ -1,11 +1,10 @@
 // connect() from @flame-ts/web, exercised in Node (whose fetch speaks
-// HTTP/1.1 like a browser's): URL checks, the built-in binary gRPC-Web
-// transport, both protocols and JSON through "@flame-ts/web/connect-protocol"
-// or a transport factory, and the fetch option.
+// HTTP/1.1 like a browser's): URL checks, connect-web's binary gRPC-Web by
+// default, the Connect protocol and JSON as options, a transport factory,
+// interceptors and the fetch option.
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect as connectAny } from "../src/connect-protocol.js";
 import { Connection, connect, FlameError, TaskState } from "../src/index.js";
 
 let emulator: Emulator;
@@ -14,11 +13,6 @@ const open: Connection[] = [];
 
 function client(...args: Parameters<typeof connect>): Connection {
   const connection = connect(...args);
-  open.push(connection);
-  return connection;
-}
-
-function track(connection: Connection): Connection {
   open.push(connection);
   return connection;
 }
@@ -83,29 +77,13 @@ describe("connect (web)", () => {
     expect(seen).toEqual(["application/grpc-web+proto"]);
   });
 
-  it("keeps the Connect protocol and JSON out of the default entry, with a pointer", () => {
-    for (const options of [{ protocol: "connect" as const }, { useBinaryFormat: false }]) {
-      let thrown: unknown;
-      try {
-        connect("http://x", options);
-      } catch (err) {
-        thrown = err;
-      }
-      expect(FlameError.is(thrown, "invalid-config")).toBe(true);
-      expect((thrown as Error).message).toContain('"@flame-ts/web/connect-protocol"');
-    }
-    expect(() => connectAny("http://x", { protocol: "grpc" as never })).toThrow(/unknown protocol/);
-  });
-
-  it("speaks the Connect protocol, and JSON, through @flame-ts/web/connect-protocol", async () => {
+  it("speaks the Connect protocol, and JSON, when asked", async () => {
     const seen: string[] = [];
-    const flame = track(
-      connectAny(emulator.url, {
-        protocol: "connect",
-        useBinaryFormat: false,
-        fetch: recordingFetch(seen),
-      }),
-    );
+    const flame = client(emulator.url, {
+      protocol: "connect",
+      useBinaryFormat: false,
+      fetch: recordingFetch(seen),
+    });
     const session = await flame.createSession({ application: "flmping" });
     const result = await session.run();
     expect(result.state).toBe(TaskState.Succeed);
@@ -115,11 +93,16 @@ describe("connect (web)", () => {
     );
   });
 
-  it("speaks gRPC-Web JSON through @flame-ts/web/connect-protocol", async () => {
+  it("speaks the Connect protocol in binary, and gRPC-Web in JSON", async () => {
     const seen: string[] = [];
-    const flame = track(
-      connectAny(emulator.url, { useBinaryFormat: false, fetch: recordingFetch(seen) }),
-    );
+    const connectBinary = client(emulator.url, {
+      protocol: "connect",
+      fetch: recordingFetch(seen),
+    });
+    expect((await connectBinary.listApplications()).length).toBeGreaterThan(0);
+    expect(seen).toEqual(["application/proto"]);
+    seen.length = 0;
+    const flame = client(emulator.url, { useBinaryFormat: false, fetch: recordingFetch(seen) });
     const names = (await flame.listApplications()).map((a) => a.name);
     expect(names).toContain("flmping");
     expect(seen).toEqual(["application/grpc-web+json"]);
@@ -137,6 +120,26 @@ describe("connect (web)", () => {
     expect(seen.every((t) => t === "application/proto" || t === "application/connect+proto")).toBe(
       true,
     );
+  });
+
+  it("runs interceptors on every call, for each protocol", async () => {
+    for (const protocol of ["grpc-web", "connect"] as const) {
+      const seen: string[] = [];
+      const flame = client(emulator.url, {
+        protocol,
+        interceptors: [
+          (next) => async (req) => {
+            seen.push(req.method.name);
+            req.header.set("x-flame-test", "1");
+            return next(req);
+          },
+        ],
+      });
+      const session = await flame.createSession({ application: "flmping" });
+      expect((await session.run()).state).toBe(TaskState.Succeed);
+      expect(seen.slice(0, 2)).toEqual(["CreateSession", "CreateTask"]);
+      expect(seen).toContain("WatchTask");
+    }
   });
 
   it("cannot talk to a server that speaks only plain gRPC (a gateway is needed)", async () => {

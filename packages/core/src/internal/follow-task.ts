@@ -73,8 +73,11 @@ export async function followTask(
     let streamOver = false;
     try {
       // The request goes out now; read the current state while it opens, on
-      // the same connection, so the server sees the WatchTask first.
-      const contextValues = createContextValues().set(connectionAffinity, attempt);
+      // the same connection, so the server sees the WatchTask first. With
+      // the state known (a task just created), the stream goes anywhere.
+      const contextValues = needCurrent
+        ? createContextValues().set(connectionAffinity, attempt)
+        : undefined;
       const stream = rpc.client.watchTask(request, {
         signal: attempt.signal,
         headers,

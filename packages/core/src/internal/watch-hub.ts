@@ -33,6 +33,14 @@ export interface WatchOptions {
   maxPollIntervalMs?: number;
 }
 
+/**
+ * A poll waits at least this long per row its last ListTask returned, so a
+ * session's poll reads at most 10,000 rows a second however big the session
+ * grows: what polling costs the server stays in proportion to the time
+ * watched, not to the square of the session's size.
+ */
+export const pollMsPerRow = 0.1;
+
 export const defaultWatchOptions: Readonly<Required<WatchOptions>> = {
   maxStreams: 64,
   pollIntervalMs: 250,
@@ -280,12 +288,16 @@ class SessionPoll {
       this.changed = false;
       // The connection's deadline bounds each poll here, not on the wire.
       const attempt = this.scope.child(undefined, rpc.timeoutMs);
+      let rowCount = 0;
       try {
         const rows = rpc.client.listTask(
           { sessionId: this.sessionId },
           { signal: attempt.signal, headers: this.headers },
         );
-        for await (const row of rows) this.offer(row, round);
+        for await (const row of rows) {
+          rowCount++;
+          this.offer(row, round);
+        }
         attempt.done();
         failures = 0;
         this.checkMissing(round);
@@ -305,7 +317,10 @@ class SessionPoll {
         this.giveUp(failures, err);
       }
       if (this.stopped) return;
-      if (failures === 0 && this.joined) continue; // newcomers want their current state
+      const floor = rowCount * pollMsPerRow;
+      // Newcomers want their current state, unless the session is so big
+      // that a poll at once would pass the row budget.
+      if (failures === 0 && this.joined && floor <= this.hub.baseInterval) continue;
       let delay: number;
       if (failures > 0) {
         delay = backoffDelay(failures - 1, rpc.retry ?? undefined);
@@ -315,7 +330,12 @@ class SessionPoll {
           : Math.min(this.hub.maxInterval, interval * 2);
         delay = interval;
       }
+      // A newcomer's wake-up does not cut the row budget's wait short.
+      const notBefore = Date.now() + floor;
       await this.pause(delay);
+      while (!this.stopped && !signal.aborted && Date.now() < notBefore) {
+        await this.pause(notBefore - Date.now());
+      }
     }
   }
 
