@@ -1,15 +1,15 @@
 import { Code } from "@connectrpc/connect";
 import { type CallGuard, CallRejected, type HeaderReader } from "./call-guard.js";
 import type { GatewayStats } from "./gateway-stats.js";
-import type { GatewayLogger } from "./logger.js";
+import type { RefusalLog } from "./refusal-log.js";
 
 /**
- * Runs the guard for one call, on either forwarding path. A refusal is
- * counted, logged and returned (nothing has gone upstream); an admitted
- * call is counted as forwarded.
+ * Runs the guard for one call. A refusal is counted, logged (bounded) and
+ * returned (nothing has gone upstream); an admitted call is counted as
+ * forwarded.
  */
 export function admitCall(
-  deps: { guard: CallGuard; stats: GatewayStats; logger: GatewayLogger },
+  deps: { guard: CallGuard; stats: GatewayStats; refusals: RefusalLog },
   methodName: string,
   header: HeaderReader,
   protocol: string,
@@ -19,7 +19,7 @@ export function admitCall(
   } catch (e) {
     if (!(e instanceof CallRejected)) throw e;
     deps.stats.rejected[e.reason]++;
-    deps.logger.warn?.("call refused", {
+    deps.refusals.refused({
       method: methodName,
       code: Code[e.code],
       reason: e.reason,

@@ -13,7 +13,6 @@ import {
 } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import type { CallGuard } from "./call-guard.js";
-import { logClientCancelled } from "./call-log.js";
 import {
   appendHeaders,
   clientResponseHeaders,
@@ -21,13 +20,17 @@ import {
 } from "./forwarded-headers.js";
 import type { GatewayStats } from "./gateway-stats.js";
 import type { GatewayLogger } from "./logger.js";
+import type { RefusalLog } from "./refusal-log.js";
 
 export interface ForwardingDeps {
   service: DescService;
   upstream: Transport;
   guard: CallGuard;
   logger: GatewayLogger;
+  refusals: RefusalLog;
   stats: GatewayStats;
+  /** Calls open to the upstream at most; past it, calls are refused at once. */
+  maxUpstreamStreams: number;
 }
 
 /**
@@ -56,6 +59,7 @@ function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
   return async (request: unknown, ctx: HandlerContext): Promise<unknown> => {
     admit(method, ctx, deps);
     const started = Date.now();
+    deps.stats.upstreamStreams++;
     try {
       const response = await deps.upstream.unary(
         method,
@@ -70,6 +74,8 @@ function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
       return response.message;
     } catch (e) {
       throw failed(e, method, ctx, deps, started);
+    } finally {
+      deps.stats.upstreamStreams--;
     }
   };
 }
@@ -86,6 +92,7 @@ function forwardServerStream(method: DescMethodServerStreaming, deps: Forwarding
     ctx.signal.addEventListener("abort", onClientAbort, { once: true });
     if (ctx.signal.aborted) onClientAbort();
     deps.stats.openStreams++;
+    deps.stats.upstreamStreams++;
     let completed = false;
     try {
       const response = await deps.upstream.stream(
@@ -107,6 +114,7 @@ function forwardServerStream(method: DescMethodServerStreaming, deps: Forwarding
       throw failed(e, method, ctx, deps, started);
     } finally {
       deps.stats.openStreams--;
+      deps.stats.upstreamStreams--;
       ctx.signal.removeEventListener("abort", onClientAbort);
       if (!completed) upstreamAbort.abort();
     }
@@ -117,10 +125,19 @@ async function* singleMessage<T>(message: T): AsyncIterable<T> {
   yield message;
 }
 
-/** Runs the guard; counts and logs a refusal. Nothing has gone upstream yet. */
+/**
+ * Runs the guard (counting and logging a refusal), then the upstream
+ * stream limit. Nothing has gone upstream yet.
+ */
 function admit(method: DescMethod, ctx: HandlerContext, deps: ForwardingDeps): void {
   const refused = admitCall(deps, method.name, ctx.requestHeader, ctx.protocolName);
   if (refused !== undefined) throw refused;
+  if (deps.stats.upstreamStreams >= deps.maxUpstreamStreams) {
+    throw new ConnectError(
+      `the gateway has ${deps.maxUpstreamStreams} calls open to the upstream, its limit`,
+      Code.ResourceExhausted,
+    );
+  }
 }
 
 function upstreamHeaders(ctx: HandlerContext, deps: ForwardingDeps): Headers {
@@ -159,7 +176,7 @@ function failed(
   if (!unreachable) error.details = upstreamError.details;
   const code = Code[error.code];
   if (ctx.signal.aborted && error.code === Code.Canceled) {
-    logClientCancelled(deps.logger, method.name, started);
+    deps.logger.debug?.("client cancelled", { method: method.name, ms: Date.now() - started });
   } else if (isServerSideFailure(error.code)) {
     deps.logger.warn?.("upstream call failed", {
       method: method.name,

@@ -8,14 +8,8 @@ export interface GatewayStats {
   rejected: Record<RejectionReason, number>;
   /** Server streams open through the gateway right now. */
   openStreams: number;
-  /**
-   * HTTP/2 connections to the upstream: the shared pool's (more open when
-   * one is full of streams) and one per relayed client connection (either
-   * relay; the gRPC-Web relay's once a call opened it).
-   */
+  /** Calls (unary and streams) open to the upstream right now. */
+  upstreamStreams: number;
+  /** HTTP/2 connections to the upstream (more open when one is full of streams). */
   upstreamConnections: number;
-  /** Client connections the gRPC relay carries frame by frame (`grpcRelay`). */
-  relayedConnections: number;
-  /** HTTP/1.1 client connections the gRPC-Web relay serves (`grpcWebRelay`). */
-  webRelayedConnections: number;
 }

@@ -1,8 +1,11 @@
 export { type AllowedOrigins, CorsPolicy } from "./cors.js";
+export { maxDeadlineMs } from "./deadline.js";
 export {
   defaultMaxMessageBytes,
   type Gateway,
+  type GatewayLimits,
   type GatewayOptions,
+  gatewayLimitDefaults,
   startGateway,
 } from "./gateway.js";
 export type { GatewayStats } from "./gateway-stats.js";
@@ -13,4 +16,5 @@ export {
   readOnlyMethodNames,
   resolveMethodSelection,
 } from "./method-policy.js";
+export { maxLoggedFieldLength } from "./refusal-log.js";
 export { parseUpstreamUrl } from "./upstream.js";

@@ -46,7 +46,7 @@ export class UpstreamPool {
   constructor(
     private readonly url: string,
     private readonly sessionOptions: SessionOptions,
-    private readonly maxConnections = 32,
+    private readonly maxConnections: number,
   ) {
     this.authority = new URL(url).origin;
   }
