@@ -40,3 +40,22 @@ export function holdDeadline(headers: IncomingHttpHeaders): void {
     headers["connect-timeout-ms"] = String(maxDeadlineMs);
   }
 }
+
+/** The longest `grpc-timeout` connect's client writes correctly: it writes milliseconds, in at most 8 digits. */
+const maxMillisecondDigits = 99_999_999;
+
+/**
+ * The deadline to hand connect's gRPC client for the upstream call. It
+ * writes `grpc-timeout` in milliseconds whatever the length, and past eight
+ * digits (about 27.7 hours) a gRPC server refuses the value; such a
+ * deadline goes in `headers` in whole minutes instead (rounded up), and
+ * the client's own deadline still ends the call in the gateway.
+ */
+export function upstreamTimeout(
+  timeoutMs: number | undefined,
+  headers: Headers,
+): number | undefined {
+  if (timeoutMs === undefined || timeoutMs <= maxMillisecondDigits) return timeoutMs;
+  headers.set("grpc-timeout", `${Math.ceil(timeoutMs / 60_000)}M`);
+  return undefined;
+}

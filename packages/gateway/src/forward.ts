@@ -13,6 +13,7 @@ import {
 } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
 import type { CallGuard } from "./call-guard.js";
+import { upstreamTimeout } from "./deadline.js";
 import {
   appendHeaders,
   clientResponseHeaders,
@@ -64,8 +65,7 @@ function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
       const response = await deps.upstream.unary(
         method,
         ctx.signal,
-        ctx.timeoutMs(),
-        upstreamHeaders(ctx, deps),
+        ...upstreamDeadlineAndHeaders(ctx, deps),
         request as never,
       );
       appendHeaders(ctx.responseHeader, clientResponseHeaders(response.header));
@@ -98,8 +98,7 @@ function forwardServerStream(method: DescMethodServerStreaming, deps: Forwarding
       const response = await deps.upstream.stream(
         method,
         upstreamAbort.signal,
-        ctx.timeoutMs(),
-        upstreamHeaders(ctx, deps),
+        ...upstreamDeadlineAndHeaders(ctx, deps),
         singleMessage(request as never),
       );
       // Headers go out with the first message, so set them before yielding.
@@ -140,10 +139,14 @@ function admit(method: DescMethod, ctx: HandlerContext, deps: ForwardingDeps): v
   }
 }
 
-function upstreamHeaders(ctx: HandlerContext, deps: ForwardingDeps): Headers {
-  return upstreamRequestHeaders(ctx.requestHeader, {
+function upstreamDeadlineAndHeaders(
+  ctx: HandlerContext,
+  deps: ForwardingDeps,
+): [number | undefined, Headers] {
+  const headers = upstreamRequestHeaders(ctx.requestHeader, {
     dropAuthorization: deps.guard.consumesAuthorization,
   });
+  return [upstreamTimeout(ctx.timeoutMs(), headers), headers];
 }
 
 /**
