@@ -3,16 +3,18 @@
 // exits non-zero if any case fails to run.
 //
 //   npm run bench -- [--smoke] [--only <case>[,<case>]] [--calls N] [--tasks N]
-//                    [--watches N] [--gateway-calls N] [--emulator-tasks N]
+//                    [--watches N] [--gateway-calls N] [--gateway-watches N]
+//                    [--emulator-tasks N]
 //
 // Cases: unary-rate, job, concurrent-watches, bundle-size, gateway-latency,
-// emulator-throughput. See BENCHMARKS.md for what each figure means.
+// gateway-watches, emulator-throughput. See BENCHMARKS.md for what each figure means.
 import * as os from "node:os";
 import { bundleSize } from "./bundle-size.js";
 import { concurrentWatches } from "./concurrent-watches.js";
 import { type BenchCase, type BenchContext, SkipCase } from "./context.js";
 import { emulatorThroughput } from "./emulator-throughput.js";
 import { gatewayLatency } from "./gateway-latency.js";
+import { gatewayWatches } from "./gateway-watches.js";
 import { job } from "./job.js";
 import { formatTable, type Row } from "./table.js";
 import { unaryRate } from "./unary-rate.js";
@@ -23,6 +25,7 @@ const cases: BenchCase[] = [
   concurrentWatches,
   bundleSize,
   gatewayLatency,
+  gatewayWatches,
   emulatorThroughput,
 ];
 
