@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ApplicationSpec, ApplicationSpecSchema, SessionSpec } from "@flame-ts/core/gen";
+import type { ConnectionLimits } from "./connection-limits.js";
 
 /** What a task handler is given for one task. */
 export interface TaskContext {
@@ -33,7 +34,8 @@ export interface EmulatorProtocols {
 /** Browser origins allowed by CORS: "localhost" means any http(s) localhost origin, any port. */
 export type CorsOrigins = "localhost" | ReadonlyArray<string | RegExp>;
 
-export interface EmulatorOptions {
+/** Options of `startEmulator`; the connection limits default to Node's own where Node has one. */
+export interface EmulatorOptions extends Partial<ConnectionLimits> {
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number;
   /** Interface to bind; default 127.0.0.1. */
