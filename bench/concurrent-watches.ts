@@ -26,7 +26,11 @@ import { heapUsedAfterGc } from "./gc.js";
 import { closedLoop } from "./load.js";
 import { fmt, met, ratio } from "./table.js";
 
-async function until(probe: () => boolean | Promise<boolean>, what: string, limitMs: number) {
+export async function until(
+  probe: () => boolean | Promise<boolean>,
+  what: string,
+  limitMs: number,
+) {
   const deadline = Date.now() + limitMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);

@@ -11,6 +11,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core/gen";
 import { connect, isTerminal, TaskState } from "@flame-ts/node";
+import { until } from "./concurrent-watches.js";
 import type { BenchCase } from "./context.js";
 import { startEmulatorProcess } from "./emulator-process.js";
 import { startGatewayProcess } from "./gateway-process.js";
@@ -18,14 +19,6 @@ import { closedLoop } from "./load.js";
 import { fmt, type Row } from "./table.js";
 
 const streamsPerConnection = 50;
-
-async function until(probe: () => boolean | Promise<boolean>, what: string, limitMs: number) {
-  const deadline = Date.now() + limitMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export const gatewayWatches: BenchCase = {
   name: "gateway-watches",

@@ -7,25 +7,15 @@ import * as http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { GetTaskRequestSchema, WatchTaskRequestSchema } from "@flame-ts/core/gen";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Gateway, maxDeadlineMs, maxLoggedFieldLength, startGateway } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { maxDeadlineMs, maxLoggedFieldLength, startGateway } from "../src/index.js";
 import { captureLogger } from "./capture-logger.js";
 import { clientFor } from "./clients.js";
-import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import { eventually } from "./fake-flame.js";
+import { gatewayToFakeFlame } from "./gateway-fixture.js";
 import { rejection } from "./rejection.js";
 
-let flame: FakeFlame;
-let gateway: Gateway;
-
-beforeAll(async () => {
-  flame = await startFakeFlame();
-  gateway = await startGateway({ upstream: flame.url });
-});
-
-afterAll(async () => {
-  await gateway?.close();
-  await flame?.close();
-});
+const env = gatewayToFakeFlame();
 
 /** A gRPC message frame: flag byte, big-endian length, message. */
 function grpcFrame(message: Uint8Array): Buffer {
@@ -51,7 +41,7 @@ function rawGrpc(
   body: Buffer,
   requestTrailers?: http2.OutgoingHttpHeaders,
 ): Promise<RawAnswer> {
-  const client = http2.connect(gateway.url);
+  const client = http2.connect(env.gateway.url);
   return new Promise<RawAnswer>((resolve, reject) => {
     const req = client.request(
       {
@@ -88,7 +78,7 @@ describe("deadlines up to gRPC's maximum", () => {
     async (timeout) => {
       const answer = await rawGrpc({ "grpc-timeout": timeout }, getTask);
       expect(answer.trailers["grpc-status"] ?? answer.headers["grpc-status"]).toBe("0");
-      const seen = flame.timeoutMs.GetTask ?? 0;
+      const seen = env.flame.timeoutMs.GetTask ?? 0;
       expect(seen).toBeGreaterThan(maxDeadlineMs - 60_000 - 10_000);
       expect(seen).toBeLessThanOrEqual(maxDeadlineMs);
     },
@@ -96,7 +86,7 @@ describe("deadlines up to gRPC's maximum", () => {
 
   it("a deadline well inside the limit passes unchanged", async () => {
     await rawGrpc({ "grpc-timeout": "90S" }, getTask);
-    const seen = flame.timeoutMs.GetTask ?? 0;
+    const seen = env.flame.timeoutMs.GetTask ?? 0;
     expect(seen).toBeGreaterThan(80_000);
     expect(seen).toBeLessThanOrEqual(90_000);
   });
@@ -105,14 +95,14 @@ describe("deadlines up to gRPC's maximum", () => {
     // 30 hours is 108,000,000 ms: nine digits, which connect's client would write as they are.
     const answer = await rawGrpc({ "grpc-timeout": "30H" }, getTask);
     expect(answer.trailers["grpc-status"]).toBe("0");
-    const seen = flame.timeoutMs.GetTask ?? 0;
+    const seen = env.flame.timeoutMs.GetTask ?? 0;
     expect(seen).toBeGreaterThan(108_000_000 - 10_000);
     expect(seen).toBeLessThanOrEqual(108_000_000);
   });
 
   it("a watch with grpc-timeout 99999999H stays open", async () => {
-    const client = http2.connect(gateway.url);
-    const cancelled = flame.streamsCancelled;
+    const client = http2.connect(env.gateway.url);
+    const cancelled = env.flame.streamsCancelled;
     try {
       const watch = client.request({
         ":method": "POST",
@@ -139,23 +129,23 @@ describe("deadlines up to gRPC's maximum", () => {
       // 1 ms (what Node does with longer ones) fires before this one.
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(ended).toBe(false);
-      expect(flame.streamsCancelled).toBe(cancelled);
+      expect(env.flame.streamsCancelled).toBe(cancelled);
       watch.close(http2.constants.NGHTTP2_CANCEL);
-      await eventually(() => flame.streamsCancelled === cancelled + 1, "the watch cancelled");
+      await eventually(() => env.flame.streamsCancelled === cancelled + 1, "the watch cancelled");
     } finally {
       client.close();
     }
   });
 
   it("connect-timeout-ms 9999999999 works over the Connect protocol", async () => {
-    const response = await fetch(`${gateway.url}${getTaskPath}`, {
+    const response = await fetch(`${env.gateway.url}${getTaskPath}`, {
       method: "POST",
       headers: { "content-type": "application/json", "connect-timeout-ms": "9999999999" },
       body: JSON.stringify({ sessionId: "s", taskId: "8" }),
     });
     expect(response.status).toBe(200);
     expect(((await response.json()) as { metadata?: { id?: string } }).metadata?.id).toBe("8");
-    expect(flame.timeoutMs.GetTask).toBeGreaterThan(maxDeadlineMs - 10_000);
+    expect(env.flame.timeoutMs.GetTask).toBeGreaterThan(maxDeadlineMs - 10_000);
   });
 });
 
@@ -163,7 +153,7 @@ const forwardingHeaders = {
   forwarded: "for=203.0.113.9",
   via: "1.1 evil",
   "x-forwarded-for": "203.0.113.9",
-  "x-forwarded-host": "flame.internal",
+  "x-forwarded-host": "env.flame.internal",
   "x-forwarded-proto": "https",
   "x-real-ip": "203.0.113.9",
 };
@@ -176,17 +166,17 @@ describe("headers that never reach the upstream", () => {
       "grpc-timeout": "1n",
     });
     expect(answer.trailers["grpc-status"]).toBe("0");
-    const seen = flame.headers.GetTask as Headers;
+    const seen = env.flame.headers.GetTask as Headers;
     expect(seen.get("x-request-id")).toBe("h2-call");
     for (const name of [...Object.keys(forwardingHeaders), "authorization", "x-trailer"]) {
       expect(seen.has(name), name).toBe(false);
     }
     // The request trailer's grpc-timeout was not taken as a deadline either.
-    expect(flame.timeoutMs.GetTask).toBeUndefined();
+    expect(env.flame.timeoutMs.GetTask).toBeUndefined();
   });
 
   it("over HTTP/1.1: hop-by-hop headers, those Connection names, and chunked-body trailers", async () => {
-    const url = new URL(gateway.url);
+    const url = new URL(env.gateway.url);
     const status = await new Promise<number>((resolve, reject) => {
       const req = http.request(
         {
@@ -217,7 +207,7 @@ describe("headers that never reach the upstream", () => {
       req.end();
     });
     expect(status).toBe(200);
-    const seen = flame.headers.GetTask as Headers;
+    const seen = env.flame.headers.GetTask as Headers;
     expect(seen.get("x-request-id")).toBe("h1-call");
     for (const name of [
       ...Object.keys(forwardingHeaders),
@@ -239,7 +229,7 @@ describe("refusals in the log", () => {
   it("are written at a bounded rate with bounded fields, and the token is checked first", async () => {
     const logger = captureLogger();
     const guarded = await startGateway({
-      upstream: flame.url,
+      upstream: env.flame.url,
       bearerToken: "right-token",
       allowedOrigins: ["https://dash.example.com"],
       refusalLogsPerSecond: 5,
@@ -249,7 +239,7 @@ describe("refusals in the log", () => {
       const client = clientFor("grpc", guarded.url);
       const origin = `https://${"a".repeat(8_000)}.example.com`;
       const calls = 60;
-      const before = flame.totalCalls();
+      const before = env.flame.totalCalls();
       const started = Date.now();
       for (let i = 0; i < calls; i++) {
         const err = await rejection(
@@ -259,7 +249,7 @@ describe("refusals in the log", () => {
         expect(err.code).toBe(Code.Unauthenticated);
       }
       const seconds = (Date.now() - started) / 1000;
-      expect(flame.totalCalls()).toBe(before);
+      expect(env.flame.totalCalls()).toBe(before);
       expect(guarded.stats().rejected.unauthenticated).toBe(calls);
       const refusals = logger.lines.filter((line) => line.startsWith("warn call refused"));
       // A bucket of 5 that refills at 5 a second.

@@ -172,40 +172,27 @@ function untilClosed(
 }
 
 describe("Node's HTTP/1.1 timers run on every connection", () => {
-  it("a partial request head on the cleartext port gets 408 and is closed, others are served", async () => {
-    const { server } = await recordingServer();
+  it.each<[string, string, boolean]>([
+    [
+      "a partial request head on the cleartext port",
+      "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1",
+      false,
+    ],
+    [
+      "a request body that never ends (requestTimeout)",
+      "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part",
+      false,
+    ],
+    ["a partial request head over TLS", "GET / HTTP/1.1\r\nHost: x\r\n", true],
+  ])("%s gets 408 and is closed, while others are served", async (_, bytes, secure) => {
+    const tlsFiles = secure ? certs : undefined;
+    const { server } = await recordingServer(tlsFiles);
     try {
-      const slow = untilClosed(server, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1");
+      const slow = untilClosed(server, bytes, tlsFiles);
       // Served while the slow client holds its connection, and after.
-      expect(await http1Get(server)).toBe(200);
+      expect(await http1Get(server, tlsFiles)).toBe(200);
       expect(await slow).toMatch(/^HTTP\/1\.1 408 /);
-      expect(await http1Get(server)).toBe(200);
-    } finally {
-      await server.close();
-    }
-  });
-
-  it("a request body that never ends is cut off by requestTimeout", async () => {
-    const { server } = await recordingServer();
-    try {
-      const slow = untilClosed(
-        server,
-        "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part",
-      );
-      expect(await http1Get(server)).toBe(200);
-      expect(await slow).toMatch(/^HTTP\/1\.1 408 /);
-      expect(await http1Get(server)).toBe(200);
-    } finally {
-      await server.close();
-    }
-  });
-
-  it("a partial request head over TLS is answered 408 and closed", async () => {
-    const { server } = await recordingServer(certs);
-    try {
-      const slow = untilClosed(server, "GET / HTTP/1.1\r\nHost: x\r\n", certs);
-      expect(await http1Get(server, certs)).toBe(200);
-      expect(await slow).toMatch(/^HTTP\/1\.1 408 /);
+      expect(await http1Get(server, tlsFiles)).toBe(200);
     } finally {
       await server.close();
     }
