@@ -5,8 +5,7 @@ import type { RefusalLog } from "./refusal-log.js";
 
 /**
  * Runs the guard for one call. A refusal is counted, logged (bounded) and
- * returned (nothing has gone upstream); an admitted call is counted as
- * forwarded.
+ * returned; nothing has gone upstream.
  */
 export function admitCall(
   deps: { guard: CallGuard; stats: GatewayStats; refusals: RefusalLog },
@@ -28,6 +27,5 @@ export function admitCall(
     });
     return e;
   }
-  deps.stats.forwarded[methodName] = (deps.stats.forwarded[methodName] ?? 0) + 1;
   return undefined;
 }

@@ -3,7 +3,7 @@ import type { BearerTokenCheck } from "./bearer-token.js";
 import type { CorsPolicy } from "./cors.js";
 
 /** Why the gateway refused a call before it reached the upstream. */
-export type RejectionReason = "origin" | "unauthenticated" | "method";
+export type RejectionReason = "origin" | "unauthenticated" | "method" | "busy";
 
 export class CallRejected extends ConnectError {
   constructor(

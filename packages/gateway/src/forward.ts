@@ -132,11 +132,19 @@ function admit(method: DescMethod, ctx: HandlerContext, deps: ForwardingDeps): v
   const refused = admitCall(deps, method.name, ctx.requestHeader, ctx.protocolName);
   if (refused !== undefined) throw refused;
   if (deps.stats.upstreamStreams >= deps.maxUpstreamStreams) {
+    deps.stats.rejected.busy++;
+    deps.refusals.refused({
+      method: method.name,
+      code: Code[Code.ResourceExhausted],
+      reason: "busy",
+      protocol: ctx.protocolName,
+    });
     throw new ConnectError(
       `the gateway has ${deps.maxUpstreamStreams} calls open to the upstream, its limit`,
       Code.ResourceExhausted,
     );
   }
+  deps.stats.forwarded[method.name] = (deps.stats.forwarded[method.name] ?? 0) + 1;
 }
 
 function upstreamDeadlineAndHeaders(

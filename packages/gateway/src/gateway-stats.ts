@@ -4,7 +4,10 @@ import type { RejectionReason } from "./call-guard.js";
 export interface GatewayStats {
   /** Calls forwarded upstream, by method name. */
   forwarded: Record<string, number>;
-  /** Calls refused by the gateway itself, by reason; none reached the upstream. */
+  /**
+   * Calls refused by the gateway itself, by reason (`busy`: at
+   * `upstreamMaxStreams`); none reached the upstream.
+   */
   rejected: Record<RejectionReason, number>;
   /** Server streams open through the gateway right now. */
   openStreams: number;

@@ -120,7 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const stats: GatewayStats = {
     forwarded: {},
-    rejected: { origin: 0, unauthenticated: 0, method: 0 },
+    rejected: { origin: 0, unauthenticated: 0, method: 0, busy: 0 },
     openStreams: 0,
     upstreamStreams: 0,
     upstreamConnections: 0,

@@ -68,6 +68,8 @@ describe("upstream limits", () => {
       expect(err.code).toBe(Code.ResourceExhausted);
       expect(err.rawMessage).toContain("3 calls open to the upstream");
       expect(flame.totalCalls()).toBe(before);
+      expect(gateway.stats().forwarded.GetApplication).toBeUndefined();
+      expect(gateway.stats().rejected.busy).toBe(1);
       // Once the watches end, calls go through again.
       ac.abort();
       await eventually(() => gateway.stats().upstreamStreams === 0, "the watches to end");
