@@ -12,6 +12,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
+import type { BoundedLog } from "./bounded-log.js";
 import type { CallGuard } from "./call-guard.js";
 import { upstreamTimeout } from "./deadline.js";
 import {
@@ -21,14 +22,16 @@ import {
 } from "./forwarded-headers.js";
 import type { GatewayStats } from "./gateway-stats.js";
 import type { GatewayLogger } from "./logger.js";
-import type { RefusalLog } from "./refusal-log.js";
 
 export interface ForwardingDeps {
   service: DescService;
   upstream: Transport;
   guard: CallGuard;
   logger: GatewayLogger;
-  refusals: RefusalLog;
+  /** Refusals, logged at a bounded rate. */
+  refusals: BoundedLog;
+  /** Upstream failures, logged at a bounded rate. */
+  failures: BoundedLog;
   stats: GatewayStats;
   /** Calls open to the upstream at most; past it, calls are refused at once. */
   maxUpstreamStreams: number;
@@ -133,7 +136,7 @@ function admit(method: DescMethod, ctx: HandlerContext, deps: ForwardingDeps): v
   if (refused !== undefined) throw refused;
   if (deps.stats.upstreamStreams >= deps.maxUpstreamStreams) {
     deps.stats.rejected.busy++;
-    deps.refusals.refused({
+    deps.refusals.warn("call refused", {
       method: method.name,
       code: Code[Code.ResourceExhausted],
       reason: "busy",
@@ -189,7 +192,7 @@ function failed(
   if (ctx.signal.aborted && error.code === Code.Canceled) {
     deps.logger.debug?.("client cancelled", { method: method.name, ms: Date.now() - started });
   } else if (isServerSideFailure(error.code)) {
-    deps.logger.warn?.("upstream call failed", {
+    deps.failures.warn("upstream call failed", {
       method: method.name,
       code,
       message: error.rawMessage,

@@ -2,6 +2,7 @@ import { setMaxListeners } from "node:events";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core";
 import { BearerTokenCheck } from "./bearer-token.js";
+import { BoundedLog } from "./bounded-log.js";
 import { CallGuard } from "./call-guard.js";
 import { type AllowedOrigins, CorsPolicy } from "./cors.js";
 import { holdDeadline } from "./deadline.js";
@@ -9,7 +10,6 @@ import { registerForwarding } from "./forward.js";
 import type { GatewayStats } from "./gateway-stats.js";
 import { type GatewayLogger, silentLogger } from "./logger.js";
 import { type MethodSelection, resolveMethodSelection } from "./method-policy.js";
-import { RefusalLog } from "./refusal-log.js";
 import { listen } from "./server.js";
 import { openUpstream } from "./upstream.js";
 
@@ -140,7 +140,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         upstream: upstream.transport,
         guard: new CallGuard(cors, token, allowedMethods),
         logger,
-        refusals: new RefusalLog(logger, limits.refusalLogsPerSecond),
+        refusals: new BoundedLog(logger, limits.refusalLogsPerSecond),
+        failures: new BoundedLog(logger, limits.refusalLogsPerSecond),
         stats,
         maxUpstreamStreams: limits.upstreamMaxStreams,
       }),

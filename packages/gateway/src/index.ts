@@ -1,3 +1,4 @@
+export { maxLoggedFieldLength } from "./bounded-log.js";
 export { type AllowedOrigins, CorsPolicy } from "./cors.js";
 export { maxDeadlineMs } from "./deadline.js";
 export {
@@ -16,5 +17,4 @@ export {
   readOnlyMethodNames,
   resolveMethodSelection,
 } from "./method-policy.js";
-export { maxLoggedFieldLength } from "./refusal-log.js";
 export { parseUpstreamUrl } from "./upstream.js";

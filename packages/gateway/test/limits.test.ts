@@ -278,4 +278,31 @@ describe("refusals in the log", () => {
       await guarded.close();
     }
   });
+
+  it("upstream failures are written at a bounded rate too", async () => {
+    const logger = captureLogger();
+    // Nothing listens on port 1: every call fails Unavailable.
+    const lonely = await startGateway({
+      upstream: "http://127.0.0.1:1",
+      refusalLogsPerSecond: 3,
+      logger,
+    });
+    try {
+      const client = clientFor("grpc", lonely.url);
+      const calls = 30;
+      for (let i = 0; i < calls; i++) {
+        expect((await rejection(client.getApplication({ name: "x" }))).code).toBe(Code.Unavailable);
+      }
+      const lines = logger.lines.filter((line) => line.startsWith("warn upstream call failed"));
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.length).toBeLessThan(calls);
+      const dropped = lines.reduce(
+        (n, line) => n + Number(/"suppressed":(\d+)/.exec(line)?.[1] ?? 0),
+        0,
+      );
+      expect(lines.length + dropped).toBeLessThanOrEqual(calls);
+    } finally {
+      await lonely.close();
+    }
+  });
 });

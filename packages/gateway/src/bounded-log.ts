@@ -4,13 +4,14 @@ import type { GatewayLogger } from "./logger.js";
 export const maxLoggedFieldLength = 80;
 
 /**
- * Logs refused calls at `warn`, at most `perSecond` lines a second (a
- * token bucket that refills continuously), with every string field cut to
- * `maxLoggedFieldLength`. Refusals cost an attacker a few bytes each, so
- * without both bounds a small flood of bad requests becomes a large flood
- * of log. Lines dropped are counted in the next line that is written.
+ * Writes warnings at most `perSecond` lines a second (a token bucket that
+ * refills continuously), with every string field cut to
+ * `maxLoggedFieldLength`. Refusals and failed calls cost a client a few
+ * bytes each, so without both bounds a small flood of bad requests becomes
+ * a large flood of log. Lines dropped are counted in the next line that is
+ * written (`suppressed`).
  */
-export class RefusalLog {
+export class BoundedLog {
   #tokens: number;
   #lastRefill = Date.now();
   #suppressed = 0;
@@ -22,7 +23,7 @@ export class RefusalLog {
     this.#tokens = perSecond;
   }
 
-  refused(fields: Record<string, string | undefined>): void {
+  warn(message: string, fields: Record<string, string | number | undefined>): void {
     if (this.logger.warn === undefined) return;
     const now = Date.now();
     this.#tokens = Math.min(
@@ -37,11 +38,11 @@ export class RefusalLog {
     this.#tokens--;
     const line: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(fields)) {
-      if (value !== undefined) line[name] = bounded(value);
+      if (value !== undefined) line[name] = typeof value === "string" ? bounded(value) : value;
     }
     if (this.#suppressed > 0) line.suppressed = this.#suppressed;
     this.#suppressed = 0;
-    this.logger.warn("call refused", line);
+    this.logger.warn(message, line);
   }
 }
 
