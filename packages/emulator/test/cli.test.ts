@@ -79,6 +79,12 @@ describe("parseCliArgs", () => {
         "--pending-delay-ms",
         "5",
         "--running-delay-ms=7",
+        "--max-streams-per-connection",
+        "50",
+        "--headers-timeout-ms=1000",
+        "--request-timeout-ms",
+        "2000",
+        "--keep-alive-timeout-ms=3000",
       ]),
     ).toEqual({
       help: false,
@@ -88,6 +94,10 @@ describe("parseCliArgs", () => {
         corsOrigins: ["https://a.example", "https://b.example"],
         pendingDelayMs: 5,
         runningDelayMs: 7,
+        maxStreamsPerConnection: 50,
+        headersTimeoutMs: 1000,
+        requestTimeoutMs: 2000,
+        keepAliveTimeoutMs: 3000,
       },
     });
   });
@@ -97,5 +107,6 @@ describe("parseCliArgs", () => {
     expect(parseCliArgs(["--help"])).toEqual({ help: true });
     expect(() => parseCliArgs(["--port", "x"])).toThrow("--port");
     expect(() => parseCliArgs(["--running-delay-ms"])).toThrow("--running-delay-ms");
+    expect(() => parseCliArgs(["--headers-timeout-ms", "-1"])).toThrow("--headers-timeout-ms");
   });
 });
