@@ -125,10 +125,13 @@ export class EmulatorServer {
       // The HTTP/1.1 fallback reads its limits from the server's fields.
       Object.assign(server, http1Limits);
       server.on("connection", (socket: net.Socket) => this.track(socket));
+      // A client that vanishes mid-stream must not take the emulator down.
+      server.on("sessionError", () => {});
       this.server = server;
     } else {
       const h1 = http.createServer({ ...http1Limits, noDelay: true }, onRequest);
       const h2 = http2.createServer(http2Options, onRequest);
+      h2.on("sessionError", () => {});
       const [serveHttp1, ...others] = h1.listeners("connection") as ((s: net.Socket) => void)[];
       if (serveHttp1 === undefined || others.length > 0) {
         throw new Error("Node's HTTP/1.1 server no longer has exactly one connection handler");
@@ -142,8 +145,6 @@ export class EmulatorServer {
       });
       this.server = h1;
     }
-    // A client that vanishes mid-stream must not take the emulator down.
-    this.server.on("sessionError", () => {});
   }
 
   private track(socket: net.Socket): void {
