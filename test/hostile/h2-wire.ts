@@ -118,6 +118,15 @@ export function grpcRequestFields(
   ];
 }
 
+/** The header block of a gRPC request to `method` at 127.0.0.1:`port`, with `extra` headers. */
+export function grpcRequestHead(
+  port: number,
+  method: string,
+  extra: Readonly<Record<string, string>> = {},
+): Buffer {
+  return headerBlock(grpcRequestFields(method, `127.0.0.1:${port}`, Object.entries(extra)));
+}
+
 /** One gRPC length-prefixed message. */
 export function grpcMessage(bytes: Uint8Array): Buffer {
   const head = Buffer.alloc(5);

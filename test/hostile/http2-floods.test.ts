@@ -9,8 +9,7 @@ import {
   Flag,
   FrameType,
   frame,
-  grpcRequestFields,
-  headerBlock,
+  grpcRequestHead,
   indexedField,
   indexedLiteralField,
   RawH2Connection,
@@ -30,8 +29,7 @@ describe.each(targetNames)("HTTP/2 floods against the %s", (name) => {
         const attacker = new RawH2Connection(target().server.port);
         attackers.push(attacker);
         await attacker.ready();
-        const authority = `127.0.0.1:${target().server.port}`;
-        const block = headerBlock(grpcRequestFields("CreateTask", authority));
+        const block = grpcRequestHead(target().server.port, "CreateTask");
         let batch: Buffer[] = [];
         for (let i = 0; i < streams && !attacker.socket.destroyed; i++) {
           batch.push(frame(FrameType.headers, Flag.endHeaders, attacker.streamId(), block));
@@ -62,11 +60,10 @@ describe.each(targetNames)("HTTP/2 floods against the %s", (name) => {
         attackers.push(attacker);
         await attacker.ready();
         const id = attacker.streamId();
-        const authority = `127.0.0.1:${target().server.port}`;
         // A header block opened without END_HEADERS, then 200,000 empty
         // continuations (1.8 MB): no header bytes, so no size limit counts them.
         await attacker.send(
-          frame(FrameType.headers, 0, id, headerBlock(grpcRequestFields("GetTask", authority))),
+          frame(FrameType.headers, 0, id, grpcRequestHead(target().server.port, "GetTask")),
         );
         const empty = frame(FrameType.continuation, 0, id);
         const batch = Buffer.concat(Array.from({ length: 2_000 }, () => empty));
@@ -82,7 +79,6 @@ describe.each(targetNames)("HTTP/2 floods against the %s", (name) => {
     await expectHeld(
       target(),
       async () => {
-        const authority = `127.0.0.1:${target().server.port}`;
         // One 4 KB table entry, then a block of one-byte references to it:
         // 250 KB on the wire would decode to about 1 GB of fields. Sent on
         // four connections, three blocks each.
@@ -94,7 +90,7 @@ describe.each(targetNames)("HTTP/2 floods against the %s", (name) => {
           await attacker.ready();
           for (let s = 0; s < 3 && !attacker.socket.destroyed; s++) {
             const block = Buffer.concat([
-              headerBlock(grpcRequestFields("GetTask", authority)),
+              grpcRequestHead(target().server.port, "GetTask"),
               big,
               references,
             ]);

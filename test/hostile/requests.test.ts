@@ -18,7 +18,7 @@ import {
   FrameType,
   frame,
   grpcMessage,
-  grpcRequestFields,
+  grpcRequestHead,
   headerBlock,
   RawH2Connection,
 } from "./h2-wire.js";
@@ -91,7 +91,6 @@ describe.each(targetNames)("hostile requests against the %s", (name) => {
           // Pseudo-headers and a credential in the trailers of 200 calls:
           // a malformed request, which Node resets (PROTOCOL_ERROR).
           await attacker.ready();
-          const authority = `127.0.0.1:${target().server.port}`;
           const frames: Buffer[] = [];
           for (let i = 0; i < 200; i++) {
             const id = attacker.streamId();
@@ -100,7 +99,7 @@ describe.each(targetNames)("hostile requests against the %s", (name) => {
                 FrameType.headers,
                 Flag.endHeaders,
                 id,
-                headerBlock(grpcRequestFields("ListApplication", authority)),
+                grpcRequestHead(target().server.port, "ListApplication"),
               ),
               frame(FrameType.data, 0, id, grpcMessage(listApplication)),
               frame(
@@ -140,10 +139,7 @@ describe.each(targetNames)("hostile requests against the %s", (name) => {
     await expectHeld(
       target(),
       async () => {
-        const authority = `127.0.0.1:${target().server.port}`;
-        const block = headerBlock(
-          grpcRequestFields("CreateTask", authority, Object.entries(target().callHeaders)),
-        );
+        const block = grpcRequestHead(target().server.port, "CreateTask", target().callHeaders);
         for (let c = 0; c < 250; c++) {
           const attacker = new RawH2Connection(target().server.port);
           attackers.push(attacker);

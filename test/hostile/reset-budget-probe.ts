@@ -1,14 +1,6 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import {
-  Flag,
-  FrameType,
-  frame,
-  grpcRequestFields,
-  headerBlock,
-  RawH2Connection,
-  rstStream,
-} from "./h2-wire.js";
+import { Flag, FrameType, frame, grpcRequestHead, RawH2Connection, rstStream } from "./h2-wire.js";
 
 /**
  * Whether this Node takes `streamResetBurst`/`streamResetRate` (its budget
@@ -24,7 +16,7 @@ export async function nodeTakesResetBudget(): Promise<boolean> {
   const client = new RawH2Connection(port);
   try {
     await client.ready();
-    const block = headerBlock(grpcRequestFields("ListApplication", `127.0.0.1:${port}`));
+    const block = grpcRequestHead(port, "ListApplication");
     const frames: Buffer[] = [];
     for (let i = 0; i < 100; i++) {
       const id = client.streamId();

@@ -13,8 +13,7 @@ import {
   frame,
   type Goaway,
   grpcMessage,
-  grpcRequestFields,
-  headerBlock,
+  grpcRequestHead,
   RawH2Connection,
   rstStream,
 } from "./h2-wire.js";
@@ -49,15 +48,12 @@ export async function runResettingWatcher(options: {
   sessionId: string;
   tasks: number;
   inFlight: number;
-  headers: readonly (readonly [string, string])[];
+  headers: Readonly<Record<string, string>>;
 }): Promise<WatcherRun> {
   const connection = new RawH2Connection(options.port);
   await connection.ready();
-  const authority = `127.0.0.1:${options.port}`;
-  const head = (method: string) =>
-    headerBlock(grpcRequestFields(method, authority, options.headers));
-  const createHead = head("CreateTask");
-  const watchHead = head("WatchTask");
+  const createHead = grpcRequestHead(options.port, "CreateTask", options.headers);
+  const watchHead = grpcRequestHead(options.port, "WatchTask", options.headers);
   const run: WatcherRun = {
     finished: 0,
     resetsSent: 0,

@@ -13,8 +13,7 @@ import {
   FrameType,
   frame,
   grpcMessage,
-  grpcRequestFields,
-  headerBlock,
+  grpcRequestHead,
   RawH2Connection,
   Setting,
   settings,
@@ -136,7 +135,6 @@ describe.each(targetNames)("slow and silent clients against the %s", (name) => {
         );
         // HTTP/2: a client that grants the server no flow-control window,
         // so no answer can be sent, and keeps asking.
-        const authority = `127.0.0.1:${target().server.port}`;
         for (let c = 0; c < 1; c++) {
           const attacker = new RawH2Connection(target().server.port, {
             windowUpdates: false,
@@ -144,7 +142,7 @@ describe.each(targetNames)("slow and silent clients against the %s", (name) => {
           });
           h2Attackers.push(attacker);
           await attacker.ready();
-          const block = headerBlock(grpcRequestFields("ListApplication", authority));
+          const block = grpcRequestHead(target().server.port, "ListApplication");
           const requests: Buffer[] = [];
           for (let i = 0; i < 300; i++) {
             const id = attacker.streamId();

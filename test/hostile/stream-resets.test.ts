@@ -13,8 +13,7 @@ import {
   FrameType,
   frame,
   grpcMessage,
-  grpcRequestFields,
-  headerBlock,
+  grpcRequestHead,
   RawH2Connection,
   rstStream,
   Setting,
@@ -50,7 +49,7 @@ describe.each(targetNames)("stream resets and limits against the %s", (name) => 
       sessionId,
       tasks,
       inFlight: 32,
-      headers: Object.entries(target().callHeaders),
+      headers: target().callHeaders,
     });
     if (budgetTaken) {
       expect(run.goaways).toEqual([]);
@@ -67,10 +66,7 @@ describe.each(targetNames)("stream resets and limits against the %s", (name) => 
   });
 
   it("holds against rapid reset: streams opened and reset at once, as fast as the client can", async () => {
-    const authority = `127.0.0.1:${target().server.port}`;
-    const block = headerBlock(
-      grpcRequestFields("ListApplication", authority, Object.entries(target().callHeaders)),
-    );
+    const block = grpcRequestHead(target().server.port, "ListApplication", target().callHeaders);
     let stop = false;
     let pairs = 0;
     let connections = 0;
@@ -137,10 +133,7 @@ describe.each(targetNames)("stream resets and limits against the %s", (name) => 
     await expectHeld(
       target(),
       async () => {
-        const authority = `127.0.0.1:${target().server.port}`;
-        const block = headerBlock(
-          grpcRequestFields("CreateTask", authority, Object.entries(target().callHeaders)),
-        );
+        const block = grpcRequestHead(target().server.port, "CreateTask", target().callHeaders);
         for (let c = 0; c < 10; c++) {
           const attacker = new RawH2Connection(target().server.port);
           attackers.push(attacker);
@@ -182,10 +175,7 @@ describe.each(targetNames)("stream resets and limits against the %s", (name) => 
       await expectHeld(
         target(),
         async () => {
-          const authority = `127.0.0.1:${target().server.port}`;
-          const block = headerBlock(
-            grpcRequestFields("WatchTask", authority, Object.entries(target().callHeaders)),
-          );
+          const block = grpcRequestHead(target().server.port, "WatchTask", target().callHeaders);
           const request = grpcMessage(
             toBinary(
               WatchTaskRequestSchema,
