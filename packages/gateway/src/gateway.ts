@@ -131,6 +131,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   setMaxListeners(0, shutdown.signal);
   const handler = connectNodeAdapter({
     ...protocols,
+    // No message compression either way: it would cost the gateway CPU on
+    // every large message, and a compressed request could expand past what
+    // was read.
+    acceptCompression: [],
     readMaxBytes: limits.maxMessageBytes,
     writeMaxBytes: limits.maxMessageBytes,
     shutdownSignal: shutdown.signal,

@@ -73,6 +73,8 @@ export async function openUpstream(options: UpstreamOptions): Promise<Upstream> 
   const transport = createGrpcTransport({
     baseUrl,
     sessionManager: pool,
+    // Flame's answers are decoded here anyway; compressing them only costs CPU.
+    acceptCompression: [],
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
   });

@@ -6,7 +6,11 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { GetTaskRequestSchema, WatchTaskRequestSchema } from "@flame-ts/core/gen";
+import {
+  GetTaskRequestSchema,
+  ListTaskRequestSchema,
+  WatchTaskRequestSchema,
+} from "@flame-ts/core/gen";
 import { describe, expect, it } from "vitest";
 import { maxDeadlineMs, maxLoggedFieldLength, startGateway } from "../src/index.js";
 import { captureLogger } from "./capture-logger.js";
@@ -146,6 +150,30 @@ describe("deadlines up to gRPC's maximum", () => {
     expect(response.status).toBe(200);
     expect(((await response.json()) as { metadata?: { id?: string } }).metadata?.id).toBe("8");
     expect(env.flame.timeoutMs.GetTask).toBeGreaterThan(maxDeadlineMs - 10_000);
+  });
+});
+
+describe("message compression", () => {
+  it("is neither asked of the upstream nor applied to answers", async () => {
+    const list = grpcFrame(
+      toBinary(ListTaskRequestSchema, create(ListTaskRequestSchema, { sessionId: "big:3:2000" })),
+    );
+    const answer = await rawGrpc(
+      { ":path": "/flame.v1.Frontend/ListTask", "grpc-accept-encoding": "gzip" },
+      list,
+    );
+    expect(answer.trailers["grpc-status"]).toBe("0");
+    expect(answer.headers["grpc-encoding"]).toBeUndefined();
+    // Three messages of over 2,000 bytes, each with the "not compressed" flag.
+    let at = 0;
+    for (let i = 0; i < 3; i++) {
+      expect(answer.body[at]).toBe(0);
+      const length = answer.body.readUInt32BE(at + 1);
+      expect(length).toBeGreaterThan(2_000);
+      at += 5 + length;
+    }
+    expect(at).toBe(answer.body.length);
+    expect(env.flame.headers.ListTask?.get("grpc-accept-encoding") ?? null).toBeNull();
   });
 });
 
