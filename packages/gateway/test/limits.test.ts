@@ -175,6 +175,17 @@ describe("message compression", () => {
     expect(at).toBe(answer.body.length);
     expect(env.flame.headers.ListTask?.get("grpc-accept-encoding") ?? null).toBeNull();
   });
+
+  it("a compressed request is refused with Unimplemented, before the upstream", async () => {
+    const before = env.flame.totalCalls();
+    const compressed = Buffer.from(getTask);
+    compressed[0] = 1;
+    const answer = await rawGrpc({ "grpc-encoding": "gzip" }, compressed);
+    expect(answer.trailers["grpc-status"] ?? answer.headers["grpc-status"]).toBe(
+      String(Code.Unimplemented),
+    );
+    expect(env.flame.totalCalls()).toBe(before);
+  });
 });
 
 const forwardingHeaders = {
