@@ -11,11 +11,10 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Frontend } from "@flame-ts/core/gen";
 import { connect, isTerminal, TaskState } from "@flame-ts/node";
-import { until } from "./concurrent-watches.js";
+import { createHeldTasks, until } from "./concurrent-watches.js";
 import type { BenchCase } from "./context.js";
 import { startEmulatorProcess } from "./emulator-process.js";
 import { startGatewayProcess } from "./gateway-process.js";
-import { closedLoop } from "./load.js";
 import { fmt, type Row } from "./table.js";
 
 const streamsPerConnection = 50;
@@ -46,13 +45,7 @@ export const gatewayWatches: BenchCase = {
     // One listener per watch on this signal is the point, not a leak.
     setMaxListeners(0, abort.signal);
     try {
-      const session = await connection.createSession({ application: "flmexec" });
-      await emulator.pause();
-      const ids: string[] = new Array(watches);
-      const input = new TextEncoder().encode("ping");
-      await closedLoop(watches, 64, async (i) => {
-        ids[i] = (await session.createTask(input)).id;
-      });
+      const { session, ids } = await createHeldTasks(emulator, connection, watches);
       const heapBefore = await gateway.heapUsed();
       let terminal = 0;
       const errors: unknown[] = [];
