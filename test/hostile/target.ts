@@ -127,8 +127,6 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-export const targetNames = ["emulator", "gateway"] as const;
-
 export async function startTarget(name: Target["name"]): Promise<Target> {
   const emulator = await ServerProcess.start({
     kind: "emulator",
