@@ -14,6 +14,7 @@ import {
 import { admitCall } from "./admission.js";
 import type { BoundedLog } from "./bounded-log.js";
 import type { CallGuard } from "./call-guard.js";
+import { clientGoneBeforeStart } from "./client-gone.js";
 import { upstreamTimeout } from "./deadline.js";
 import {
   appendHeaders,
@@ -61,6 +62,7 @@ export function registerForwarding(router: ConnectRouter, deps: ForwardingDeps):
 
 function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
   return async (request: unknown, ctx: HandlerContext): Promise<unknown> => {
+    if (await clientGoneBeforeStart(ctx.signal)) throw clientGone(method, deps);
     admit(method, ctx, deps);
     const started = Date.now();
     deps.stats.upstreamStreams++;
@@ -85,6 +87,7 @@ function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
 
 function forwardServerStream(method: DescMethodServerStreaming, deps: ForwardingDeps) {
   return async function* (request: unknown, ctx: HandlerContext): AsyncIterable<unknown> {
+    if (await clientGoneBeforeStart(ctx.signal)) throw clientGone(method, deps);
     admit(method, ctx, deps);
     const started = Date.now();
     // Our own controller, so the upstream stream is cancelled however this
@@ -125,6 +128,12 @@ function forwardServerStream(method: DescMethodServerStreaming, deps: Forwarding
 
 async function* singleMessage<T>(message: T): AsyncIterable<T> {
   yield message;
+}
+
+/** The call's client reset it before it started: nothing goes upstream. */
+function clientGone(method: DescMethod, deps: ForwardingDeps): ConnectError {
+  deps.logger.debug?.("client cancelled before the call started", { method: method.name });
+  return new ConnectError("the client cancelled the call", Code.Canceled);
 }
 
 /**

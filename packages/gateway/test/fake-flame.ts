@@ -19,6 +19,8 @@ export interface FakeFlame {
   timeoutMs: Record<string, number | undefined>;
   streamsStarted: number;
   streamsCancelled: number;
+  /** HTTP/2 streams clients opened, whatever became of them. */
+  http2Streams: number;
   /** Unary calls whose caller went away while the upstream was answering. */
   unaryCancelled: number;
   totalCalls(): number;
@@ -42,6 +44,7 @@ export async function startFakeFlame(
     streamsStarted: 0,
     streamsCancelled: 0,
     unaryCancelled: 0,
+    http2Streams: 0,
   };
   const seen = (ctx: HandlerContext) => {
     const name = ctx.method.name;
@@ -158,6 +161,9 @@ export async function startFakeFlame(
       )
     : http2.createServer({ settings, ...tableOptions }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("stream", () => {
+    state.http2Streams++;
+  });
   server.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
@@ -183,6 +189,9 @@ export async function startFakeFlame(
     },
     get unaryCancelled() {
       return state.unaryCancelled;
+    },
+    get http2Streams() {
+      return state.http2Streams;
     },
     totalCalls: () => Object.values(state.calls).reduce((a, b) => a + b, 0),
     close: () =>
