@@ -23,10 +23,13 @@ import {
 } from "./forwarded-headers.js";
 import type { GatewayStats } from "./gateway-stats.js";
 import type { GatewayLogger } from "./logger.js";
+import { resendUnprocessed, type UpstreamAttempts } from "./resend.js";
 
 export interface ForwardingDeps {
   service: DescService;
   upstream: Transport;
+  /** The upstream pool, which says whether a failed call may be sent again. */
+  attempts: UpstreamAttempts;
   guard: CallGuard;
   logger: GatewayLogger;
   /** Refusals, logged at a bounded rate. */
@@ -67,11 +70,9 @@ function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
     const started = Date.now();
     deps.stats.upstreamStreams++;
     try {
-      const response = await deps.upstream.unary(
-        method,
-        ctx.signal,
-        ...upstreamDeadlineAndHeaders(ctx, deps),
-        request as never,
+      const [timeoutMs, headers] = upstreamDeadlineAndHeaders(ctx, deps);
+      const response = await resendUnprocessed(deps.attempts, headers, ctx.signal, () =>
+        deps.upstream.unary(method, ctx.signal, timeoutMs, headers, request as never),
       );
       appendHeaders(ctx.responseHeader, clientResponseHeaders(response.header));
       appendHeaders(ctx.responseTrailer, clientResponseHeaders(response.trailer));
@@ -101,11 +102,16 @@ function forwardServerStream(method: DescMethodServerStreaming, deps: Forwarding
     deps.stats.upstreamStreams++;
     let completed = false;
     try {
-      const response = await deps.upstream.stream(
-        method,
-        upstreamAbort.signal,
-        ...upstreamDeadlineAndHeaders(ctx, deps),
-        singleMessage(request as never),
+      const [timeoutMs, headers] = upstreamDeadlineAndHeaders(ctx, deps);
+      // Resent only before the response headers: nothing has reached the client yet.
+      const response = await resendUnprocessed(deps.attempts, headers, upstreamAbort.signal, () =>
+        deps.upstream.stream(
+          method,
+          upstreamAbort.signal,
+          timeoutMs,
+          headers,
+          singleMessage(request as never),
+        ),
       );
       // Headers go out with the first message, so set them before yielding.
       appendHeaders(ctx.responseHeader, clientResponseHeaders(response.header));

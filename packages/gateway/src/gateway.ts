@@ -142,6 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       registerForwarding(router, {
         service: Frontend,
         upstream: upstream.transport,
+        attempts: upstream.pool,
         guard: new CallGuard(cors, token, allowedMethods),
         logger,
         refusals: new BoundedLog(logger, limits.refusalLogsPerSecond),
