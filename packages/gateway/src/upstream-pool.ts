@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import { Http2SessionManager } from "@connectrpc/connect-node";
+import { ResetBudget, upstreamResetBudget } from "./reset-budget.js";
 
 type SessionOptions = http2.ClientSessionOptions | http2.SecureClientSessionOptions;
 
@@ -9,6 +10,10 @@ interface Connection {
   active: number;
   /** The HTTP/2 session of the last stream, to read the upstream's SETTINGS from. */
   session: http2.Http2Session | undefined;
+  /** Resets this connection may still send; see ResetBudget. */
+  resets: ResetBudget;
+  /** Takes no new calls; closed once its last call ends. */
+  retired: boolean;
 }
 
 /**
@@ -40,6 +45,10 @@ function limitOf(connection: Connection): number {
  * single connection the 101st watch, and every unary call after it, would
  * wait until a watch ends. The pool opens another connection instead, up
  * to `maxConnections`.
+ *
+ * Each connection also has a budget of resets (see ResetBudget): once its
+ * calls' cancellations have spent it, it takes no new calls, the next call
+ * opens a fresh connection, and it closes when its last call ends.
  *
  * It has the shape connect-node's gRPC transport expects of a session
  * manager (`authority`, `request`, `notifyResponseByteRead`).
@@ -122,6 +131,10 @@ export class UpstreamPool {
     if (typeof attempt === "string") this.#attemptStreams.set(attempt, { stream, session });
     stream.once("close", () => {
       connection.active--;
+      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !connection.resets.spend()) {
+        connection.retired = true;
+      }
+      if (connection.retired && connection.active === 0) this.#close(connection);
     });
     return stream;
   }
@@ -134,9 +147,15 @@ export class UpstreamPool {
     for (const connection of this.#connections) connection.manager.abort();
   }
 
+  #close(connection: Connection): void {
+    const i = this.#connections.indexOf(connection);
+    if (i !== -1) this.#connections.splice(i, 1);
+    connection.manager.abort();
+  }
+
   #pick(): Connection {
     for (const connection of this.#connections) {
-      if (connection.active < limitOf(connection)) return connection;
+      if (!connection.retired && connection.active < limitOf(connection)) return connection;
     }
     if (this.#connections.length < this.maxConnections) {
       const connection: Connection = {
@@ -148,11 +167,16 @@ export class UpstreamPool {
         ),
         active: 0,
         session: undefined,
+        resets: new ResetBudget(upstreamResetBudget.burst, upstreamResetBudget.perSecond),
+        retired: false,
       };
       this.#connections.push(connection);
       return connection;
     }
-    // Every connection is full: queue on the least busy one.
-    return this.#connections.reduce((a, b) => (b.active < a.active ? b : a));
+    // Every connection is full: queue on the least busy one that takes calls.
+    const open = this.#connections.filter((c) => !c.retired);
+    return (open.length > 0 ? open : this.#connections).reduce((a, b) =>
+      b.active < a.active ? b : a,
+    );
   }
 }

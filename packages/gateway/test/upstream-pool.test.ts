@@ -49,6 +49,53 @@ describe.each<Protocol>(["grpc-web", "grpc"])("the upstream pool, clients over %
   });
 });
 
+describe("upstream resets", () => {
+  it("move calls to a fresh connection before one has sent the upstream's reset budget", async () => {
+    const flame = await startFakeFlame();
+    const gateway = await startGateway({ upstream: flame.url });
+    const held = new AbortController();
+    try {
+      // A watch held throughout, on the first upstream connection.
+      const watch = clientFor("grpc", gateway.url)
+        .watchTask({ sessionId: "s", taskId: "held" }, { signal: held.signal })
+        [Symbol.asyncIterator]();
+      expect((await watch.next()).done).toBe(false);
+      const cancelled = flame.streamsCancelled;
+      // 1,200 watches cancelled after their first message, each one reset
+      // upstream: more than Node's HTTP/2 server (the fake Flame) takes on
+      // one connection before GOAWAY (1,000, then 33 a second). Each batch
+      // on a client connection of its own, within the gateway's own budget.
+      const rounds = 24;
+      const perRound = 50;
+      for (let round = 0; round < rounds; round++) {
+        const client = clientFor("grpc", gateway.url);
+        await Promise.all(
+          Array.from({ length: perRound }, async (_, i) => {
+            const ac = new AbortController();
+            const iterator = client
+              .watchTask({ sessionId: "s", taskId: `r${round}-${i}` }, { signal: ac.signal })
+              [Symbol.asyncIterator]();
+            expect((await iterator.next()).done).toBe(false);
+            ac.abort();
+            await iterator.next().catch(() => undefined);
+          }),
+        );
+      }
+      const resets = rounds * perRound;
+      await eventually(() => flame.streamsCancelled === cancelled + resets, "the resets to land");
+      // The held watch's connection never got GOAWAY: the watch is still open.
+      expect(gateway.stats().openStreams).toBe(1);
+      expect(flame.streamsCancelled).toBe(cancelled + resets);
+      held.abort();
+      await eventually(() => flame.streamsCancelled === cancelled + resets + 1, "the held watch");
+    } finally {
+      held.abort();
+      await gateway.close();
+      await flame.close();
+    }
+  });
+});
+
 describe("upstream limits", () => {
   it("refuse a call past upstreamMaxStreams at once, without reaching the upstream", async () => {
     const flame = await startFakeFlame();
