@@ -26,7 +26,11 @@ import { heapUsedAfterGc } from "./gc.js";
 import { closedLoop } from "./load.js";
 import { fmt, met, ratio } from "./table.js";
 
-async function until(probe: () => boolean | Promise<boolean>, what: string, limitMs: number) {
+export async function until(
+  probe: () => boolean | Promise<boolean>,
+  what: string,
+  limitMs: number,
+) {
   const deadline = Date.now() + limitMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
@@ -68,6 +72,25 @@ class Tally {
 }
 
 /**
+ * Opens a session and creates `count` tasks in it with the emulator paused,
+ * so that none of them starts until it resumes.
+ */
+export async function createHeldTasks(
+  emulator: EmulatorProcess,
+  connection: Connection,
+  count: number,
+): Promise<{ session: Session; ids: string[] }> {
+  const session = await connection.createSession({ application: "flmexec" });
+  await emulator.pause();
+  const ids: string[] = new Array(count);
+  const input = new TextEncoder().encode("ping");
+  await closedLoop(count, 64, async (i) => {
+    ids[i] = (await session.createTask(input)).id;
+  });
+  return { session, ids };
+}
+
+/**
  * Creates N tasks with the emulator paused, opens N watches with `open`
  * (in batches, each waiting until its watches are open at the server), then
  * resumes the emulator and waits for every terminal state.
@@ -81,13 +104,7 @@ async function measure(
   /** Whether a watch counts itself in `tally.opened` (ours: on its first state). */
   selfCounting: boolean,
 ): Promise<WatchFigures> {
-  const session = await connection.createSession({ application: "flmexec" });
-  await emulator.pause();
-  const ids: string[] = new Array(watches);
-  const input = new TextEncoder().encode("ping");
-  await closedLoop(watches, 64, async (i) => {
-    ids[i] = (await session.createTask(input)).id;
-  });
+  const { session, ids } = await createHeldTasks(emulator, connection, watches);
   const tally = new Tally();
   const closers: (() => void)[] = [];
   const baseStreams = (await emulator.stats()).openStreams;

@@ -3,19 +3,20 @@
 // exits non-zero if any case fails to run.
 //
 //   npm run bench -- [--smoke] [--only <case>[,<case>]] [--tasks N] [--rounds N]
-//                    [--watches N] [--gateway-calls N]
+//                    [--watches N] [--gateway-calls N] [--gateway-watches N]
 //
-// Cases: job, concurrent-watches, bundle-size, gateway-latency. See
-// BENCHMARKS.md for what each figure means.
+// Cases: job, concurrent-watches, bundle-size, gateway-latency,
+// gateway-watches. See BENCHMARKS.md for what each figure means.
 import * as os from "node:os";
 import { bundleSize } from "./bundle-size.js";
 import { concurrentWatches } from "./concurrent-watches.js";
 import { type BenchCase, type BenchContext, SkipCase } from "./context.js";
 import { gatewayLatency } from "./gateway-latency.js";
+import { gatewayWatches } from "./gateway-watches.js";
 import { job } from "./job.js";
 import { formatTable, type Row } from "./table.js";
 
-const cases: BenchCase[] = [job, concurrentWatches, bundleSize, gatewayLatency];
+const cases: BenchCase[] = [job, concurrentWatches, bundleSize, gatewayLatency, gatewayWatches];
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => {

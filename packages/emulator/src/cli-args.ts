@@ -13,6 +13,13 @@ Options:
   --list-seed <n>         seed for the (shuffled) order of List replies
   --max-sessions <n>      evict closed sessions beyond n (Flame's limits.max_sessions)
   --fail-to-start <app>   this application's instances cannot start (repeatable)
+
+Limits on each client connection (defaults: Node's where Node has one):
+  --max-streams-per-connection <n>  HTTP/2 streams open at once (default 100)
+  --headers-timeout-ms <n>          time for an HTTP/1.1 request head or a
+                                    connection's first bytes (default 60000)
+  --request-timeout-ms <n>          time for a whole HTTP/1.1 request (default 300000)
+  --keep-alive-timeout-ms <n>       idle HTTP/1.1 connection closed after (default 5000)
   --help                  show this text`;
 
 export type CliCommand = { help: true } | { help: false; options: EmulatorOptions };
@@ -85,6 +92,18 @@ export const parseCliArgs = (argv: readonly string[]): CliCommand => {
         failing.push(application);
         break;
       }
+      case "--max-streams-per-connection":
+        options.maxStreamsPerConnection = number(flag, value());
+        break;
+      case "--headers-timeout-ms":
+        options.headersTimeoutMs = number(flag, value());
+        break;
+      case "--request-timeout-ms":
+        options.requestTimeoutMs = number(flag, value());
+        break;
+      case "--keep-alive-timeout-ms":
+        options.keepAliveTimeoutMs = number(flag, value());
+        break;
       default:
         throw new Error(`unknown option ${arg}`);
     }

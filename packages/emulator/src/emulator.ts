@@ -1,4 +1,5 @@
 import * as os from "node:os";
+import { resolveConnectionLimits } from "./connection-limits.js";
 import type { Emulator, EmulatorOptions } from "./options.js";
 import { createEmulatorRoutes } from "./routes.js";
 import { EmulatorServer } from "./server.js";
@@ -20,6 +21,7 @@ const formatUrl = (tls: boolean, host: string, port: number) => {
 /** Starts an in-memory Flame session manager; `await emulator.close()` when done. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const host = options.host ?? "127.0.0.1";
+  const limits = resolveConnectionLimits(options);
   const hostname = options.hostname ?? os.hostname();
   const core = createEmulatorRoutes({
     hostname,
@@ -52,6 +54,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     corsOrigins: options.corsOrigins ?? "localhost",
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     tls: options.tls,
+    limits,
   });
   const port = await server.listen(options.port ?? 0, host);
   let closed = false;

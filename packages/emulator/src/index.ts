@@ -1,4 +1,5 @@
 export { DEFAULT_APPLICATIONS } from "./applications.js";
+export { type ConnectionLimits, connectionLimitDefaults } from "./connection-limits.js";
 export { originAllowed } from "./cors.js";
 export { startEmulator } from "./emulator.js";
 export { SESSION_BIND_FAILED, SESSION_RETRY_LIMIT_REACHED } from "./flame-events.js";

@@ -5,6 +5,7 @@ import type {
   ResourceRequirement,
   SessionSpec,
 } from "@flame-ts/core/gen";
+import type { ConnectionLimits } from "./connection-limits.js";
 import type { EmulatorStorage } from "./storage.js";
 
 /** What a task handler is given for one task. */
@@ -51,7 +52,8 @@ export interface StartFailure {
 /** Browser origins allowed by CORS: "localhost" means any http(s) localhost origin, any port. */
 export type CorsOrigins = "localhost" | ReadonlyArray<string | RegExp>;
 
-export interface EmulatorOptions {
+/** Options of `startEmulator`; the connection limits default to Node's own where Node has one. */
+export interface EmulatorOptions extends Partial<ConnectionLimits> {
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number;
   /** Interface to bind; default 127.0.0.1. */

@@ -1,10 +1,13 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import * as net from "node:net";
+import type * as net from "node:net";
 import { type ConnectRouter, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectionLimits } from "./connection-limits.js";
 import { corsHeaders } from "./cors.js";
+import { dropUnreachableDeadline } from "./deadline.js";
 import type { CorsOrigins, EmulatorProtocols } from "./options.js";
+import { routeByPreface } from "./preface-router.js";
 import { rawStreamKey } from "./stream-registry.js";
 
 export interface ServerOptions {
@@ -14,6 +17,7 @@ export interface ServerOptions {
   corsOrigins: CorsOrigins;
   maxMessageBytes: number;
   tls: { cert: string | Uint8Array; key: string | Uint8Array } | undefined;
+  limits: ConnectionLimits;
 }
 
 type Request = http2.Http2ServerRequest | import("node:http").IncomingMessage;
@@ -28,32 +32,15 @@ const destroyTransport = (req: Request) => {
   }
 };
 
-const PREFACE = "PRI";
-
-/** Hands a cleartext connection to the HTTP/2 or the HTTP/1.1 server by its first bytes. */
-const routeByPreface = (socket: net.Socket, h2: http2.Http2Server, h1: http.Server) => {
-  let seen = Buffer.alloc(0);
-  const onData = (chunk: Buffer) => {
-    seen = Buffer.concat([seen, chunk]);
-    const head = seen.subarray(0, PREFACE.length).toString("latin1");
-    if (head.length < PREFACE.length && PREFACE.startsWith(head)) return;
-    socket.off("data", onData);
-    socket.off("error", onError);
-    socket.pause();
-    socket.unshift(seen);
-    if (head === PREFACE) {
-      // The HTTP/2 session reads what is buffered on the next tick, then the handle
-      // directly; resuming here would drain the preface to nobody.
-      h2.emit("connection", socket);
-    } else {
-      h1.emit("connection", socket);
-      socket.resume();
-    }
-  };
-  const onError = () => socket.destroy();
-  socket.on("data", onData);
-  socket.on("error", onError);
-};
+/**
+ * Node's budget for a client's RST_STREAM frames (nghttp2's rate limit).
+ * Newer Node releases take it; Node 20 ignores it and keeps nghttp2's own:
+ * a burst of 1,000, then 33 a second.
+ */
+interface ResetBudget {
+  streamResetBurst?: number;
+  streamResetRate?: number;
+}
 
 const toPem = (value: string | Uint8Array) =>
   typeof value === "string" ? value : Buffer.from(value);
@@ -61,10 +48,19 @@ const toPem = (value: string | Uint8Array) =>
 /**
  * One port, three protocols: gRPC over HTTP/2 (cleartext or TLS) and
  * gRPC-Web / Connect over HTTP/1.1 or HTTP/2, with CORS for browsers.
+ *
+ * Every connection is served by Node's own servers with their limits in
+ * force. The listening server is Node's HTTP/1.1 server (HTTP/2's with
+ * TLS, which falls back to HTTP/1.1 by ALPN), because Node checks
+ * `headersTimeout` and `requestTimeout` only on connections of a server
+ * that listens. Without TLS, Node's HTTP/2 server cannot fall back to
+ * HTTP/1.1, so the HTTP/1.1 server's connection handler is put behind
+ * `routeByPreface`: a connection opening with the HTTP/2 preface goes to
+ * the h2c server instead.
  */
 export class EmulatorServer {
-  /** The listening server: TLS picks HTTP/2 or 1.1 by ALPN, cleartext by sniffing. */
-  private readonly server: net.Server;
+  /** The listening server. */
+  private readonly server: http.Server | http2.Http2SecureServer;
   private readonly sockets = new Set<net.Socket>();
 
   constructor(options: ServerOptions) {
@@ -80,6 +76,7 @@ export class EmulatorServer {
         createContextValues().set(rawStreamKey, { destroy: () => destroyTransport(req) }),
     });
     const onRequest = (req: Request, res: Response) => {
+      dropUnreachableDeadline(req.headers);
       const origin = req.headers.origin;
       if (origin !== undefined) {
         const preflight = req.method === "OPTIONS";
@@ -101,29 +98,58 @@ export class EmulatorServer {
       }
       handler(req, res);
     };
-    // Nagle off on every accepted socket (http.createServer's default, lost
-    // when sockets are accepted by our own net.Server and handed over): a
-    // second small write would otherwise wait for the client's delayed ACK.
-    const serverOptions = { allowHTTP1: true, maxSessionMemory: 64, noDelay: true };
+    const { limits } = options;
+    const http1Limits = {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks every 30 s by default; shorter timeouts need shorter turns.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, limits.headersTimeoutMs / 4)),
+    };
+    const http2Options: http2.ServerOptions & ResetBudget = {
+      settings: { maxConcurrentStreams: limits.maxStreamsPerConnection },
+      streamResetBurst: limits.streamResetsPerSecond,
+      streamResetRate: limits.streamResetsPerSecond,
+    };
     if (options.tls) {
-      this.server = http2.createSecureServer(
-        { ...serverOptions, cert: toPem(options.tls.cert), key: toPem(options.tls.key) },
+      const server = http2.createSecureServer(
+        {
+          ...http2Options,
+          allowHTTP1: true,
+          noDelay: true,
+          cert: toPem(options.tls.cert),
+          key: toPem(options.tls.key),
+        },
         onRequest,
       );
+      // The HTTP/1.1 fallback reads its limits from the server's fields.
+      Object.assign(server, http1Limits);
+      server.on("connection", (socket: net.Socket) => this.track(socket));
+      // A client that vanishes mid-stream must not take the emulator down.
+      server.on("sessionError", () => {});
+      this.server = server;
     } else {
-      // Node's cleartext HTTP/2 server cannot fall back to HTTP/1.1 (allowHTTP1 needs
-      // ALPN), so look at the first bytes: the HTTP/2 preface starts with "PRI".
-      const h2 = http2.createServer(serverOptions, onRequest);
-      const h1 = http.createServer(onRequest);
+      const h1 = http.createServer({ ...http1Limits, noDelay: true }, onRequest);
+      const h2 = http2.createServer(http2Options, onRequest);
       h2.on("sessionError", () => {});
-      this.server = net.createServer({ noDelay: true }, (socket) => routeByPreface(socket, h2, h1));
+      const [serveHttp1, ...others] = h1.listeners("connection") as ((s: net.Socket) => void)[];
+      if (serveHttp1 === undefined || others.length > 0) {
+        throw new Error("Node's HTTP/1.1 server no longer has exactly one connection handler");
+      }
+      h1.removeListener("connection", serveHttp1);
+      h1.on("connection", (socket: net.Socket) => {
+        this.track(socket);
+        routeByPreface(socket, limits.headersTimeoutMs, (isHttp2) =>
+          isHttp2 ? h2.emit("connection", socket) : serveHttp1.call(h1, socket),
+        );
+      });
+      this.server = h1;
     }
-    this.server.on("connection", (socket: net.Socket) => {
-      this.sockets.add(socket);
-      socket.once("close", () => this.sockets.delete(socket));
-    });
-    // A client that vanishes mid-stream must not take the emulator down.
-    this.server.on("sessionError", () => {});
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
   }
 
   listen(port: number, host: string): Promise<number> {

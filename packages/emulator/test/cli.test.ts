@@ -91,6 +91,12 @@ describe("parseCliArgs", () => {
         "--fail-to-start",
         "broken",
         "--fail-to-start=worse",
+        "--max-streams-per-connection",
+        "50",
+        "--headers-timeout-ms=1000",
+        "--request-timeout-ms",
+        "2000",
+        "--keep-alive-timeout-ms=3000",
       ]),
     ).toEqual({
       help: false,
@@ -104,6 +110,10 @@ describe("parseCliArgs", () => {
         listSeed: 42,
         maxSessions: 1000,
         failToStart: { broken: {}, worse: {} },
+        maxStreamsPerConnection: 50,
+        headersTimeoutMs: 1000,
+        requestTimeoutMs: 2000,
+        keepAliveTimeoutMs: 3000,
       },
     });
   });
@@ -122,5 +132,6 @@ describe("parseCliArgs", () => {
     expect(parseCliArgs(["--help"])).toEqual({ help: true });
     expect(() => parseCliArgs(["--port", "x"])).toThrow("--port");
     expect(() => parseCliArgs(["--running-delay-ms"])).toThrow("--running-delay-ms");
+    expect(() => parseCliArgs(["--headers-timeout-ms", "-1"])).toThrow("--headers-timeout-ms");
   });
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tls from "node:tls";
 import { Code, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -234,6 +235,45 @@ describe("TLS", () => {
       secure.dropStreams();
       const untrusting = createClient(Frontend, createGrpcTransport({ baseUrl: secure.url }));
       await expect(untrusting.listApplication({})).rejects.toThrow();
+    } finally {
+      await secure.close();
+    }
+  });
+
+  it("closes an HTTP/1.1-over-TLS connection whose request head never ends, and an idle one", async () => {
+    const cert = readFileSync(join(dir, "cert.pem"), "utf8");
+    const key = readFileSync(join(dir, "key.pem"), "utf8");
+    const secure = await startEmulator({
+      tls: { cert, key },
+      headersTimeoutMs: 500,
+      keepAliveTimeoutMs: 500,
+    });
+    const open = (head: string) =>
+      new Promise<tls.TLSSocket>((resolve, reject) => {
+        const socket = tls.connect(
+          { host: "127.0.0.1", port: secure.port, ca: cert, ALPNProtocols: ["http/1.1"] },
+          () => {
+            socket.write(head);
+            resolve(socket);
+          },
+        );
+        socket.once("error", reject);
+        socket.resume();
+      });
+    const closed = (socket: tls.TLSSocket) =>
+      new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    try {
+      // A head trickled in a byte at a time (slowloris) ...
+      const slow = await open("POST /flame.v1.Frontend/GetTask HTTP/1.1\r\nHost: x\r\n");
+      const trickle = setInterval(() => slow.write("x"), 100);
+      // ... and a connection left idle after a whole request.
+      const idle = await open("OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n");
+      try {
+        await Promise.all([closed(slow), closed(idle)]);
+      } finally {
+        clearInterval(trickle);
+      }
+      expect(slow.alpnProtocol).toBe("http/1.1");
     } finally {
       await secure.close();
     }

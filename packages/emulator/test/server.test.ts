@@ -1,11 +1,11 @@
-// The emulator accepts sockets on its own net.Server and hands them to
-// Node's HTTP/1.1 or h2c server, so it must switch Nagle's algorithm off
-// itself (http.createServer's default applies only to sockets it accepts).
-// With Nagle on, a gRPC-Web reply written in two pieces waits for the
-// browser's delayed ACK.
+// The emulator's HTTP/1.1 server accepts every cleartext socket and hands
+// those that open with the HTTP/2 preface to its h2c server; Nagle's
+// algorithm must be off on all of them. With Nagle on, a gRPC-Web reply
+// written in two pieces waits for the browser's delayed ACK.
 import * as http from "node:http";
 import type * as net from "node:net";
 import { describe, expect, it } from "vitest";
+import { connectionLimitDefaults } from "../src/connection-limits.js";
 import { EmulatorServer } from "../src/server.js";
 
 /** The flag Node keeps on a TCP socket for setNoDelay (internal, hence the check). */
@@ -24,9 +24,10 @@ describe("the emulator's listener", () => {
       corsOrigins: "localhost",
       maxMessageBytes: 1024,
       tls: undefined,
+      limits: connectionLimitDefaults,
     });
     const accepted: net.Socket[] = [];
-    // The listening net.Server is private: reach it to see each accepted TCP socket.
+    // The listening server is private: reach it to see each accepted TCP socket.
     (server as unknown as { server: net.Server }).server.on("connection", (socket) =>
       accepted.push(socket),
     );

@@ -1,15 +1,14 @@
 import { Code } from "@connectrpc/connect";
+import type { BoundedLog } from "./bounded-log.js";
 import { type CallGuard, CallRejected, type HeaderReader } from "./call-guard.js";
 import type { GatewayStats } from "./gateway-stats.js";
-import type { GatewayLogger } from "./logger.js";
 
 /**
- * Runs the guard for one call, on either forwarding path. A refusal is
- * counted, logged and returned (nothing has gone upstream); an admitted
- * call is counted as forwarded.
+ * Runs the guard for one call. A refusal is counted, logged (bounded) and
+ * returned; nothing has gone upstream.
  */
 export function admitCall(
-  deps: { guard: CallGuard; stats: GatewayStats; logger: GatewayLogger },
+  deps: { guard: CallGuard; stats: GatewayStats; refusals: BoundedLog },
   methodName: string,
   header: HeaderReader,
   protocol: string,
@@ -19,7 +18,7 @@ export function admitCall(
   } catch (e) {
     if (!(e instanceof CallRejected)) throw e;
     deps.stats.rejected[e.reason]++;
-    deps.logger.warn?.("call refused", {
+    deps.refusals.warn("call refused", {
       method: methodName,
       code: Code[e.code],
       reason: e.reason,
@@ -28,6 +27,5 @@ export function admitCall(
     });
     return e;
   }
-  deps.stats.forwarded[methodName] = (deps.stats.forwarded[methodName] ?? 0) + 1;
   return undefined;
 }

@@ -1,10 +1,9 @@
-import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { BearerTokenCheck } from "./bearer-token.js";
 import type { CorsPolicy } from "./cors.js";
 
 /** Why the gateway refused a call before it reached the upstream. */
-export type RejectionReason = "origin" | "unauthenticated" | "method";
+export type RejectionReason = "origin" | "unauthenticated" | "method" | "busy";
 
 export class CallRejected extends ConnectError {
   constructor(
@@ -21,21 +20,10 @@ export interface HeaderReader {
   get(name: string): string | null;
 }
 
-/** A view of Node's header object as a `HeaderReader` (the first value of a repeated header). */
-export function headerReaderOf(headers: IncomingHttpHeaders): HeaderReader {
-  return {
-    get(name) {
-      const value = headers[name];
-      if (value === undefined) return null;
-      return Array.isArray(value) ? (value[0] ?? null) : value;
-    },
-  };
-}
-
 /**
  * The checks every call passes before anything is sent upstream: the
- * browser origin (when the request has one), the bearer token (when one is
- * configured) and the method allowlist.
+ * bearer token (when one is configured), the browser origin (when the
+ * request has one) and the method allowlist.
  */
 export class CallGuard {
   constructor(
@@ -50,18 +38,20 @@ export class CallGuard {
 
   /** Throws a CallRejected (never echoing what the client sent) or returns. */
   check(methodName: string, header: HeaderReader): void {
-    const origin = header.get("origin");
-    // A browser page from an origin we do not grant must not get in by a
-    // request that needs no preflight; non-browser clients send no Origin.
-    if (origin !== null && !this.cors.allows(origin)) {
-      throw new CallRejected("origin not allowed by the gateway", Code.PermissionDenied, "origin");
-    }
+    // The token first: it costs one hash, and a caller without it learns
+    // nothing else (not even whether its origin would pass).
     if (this.token !== undefined && !this.token.accepts(header.get("authorization"))) {
       throw new CallRejected(
         "missing or invalid bearer token",
         Code.Unauthenticated,
         "unauthenticated",
       );
+    }
+    const origin = header.get("origin");
+    // A browser page from an origin we do not grant must not get in by a
+    // request that needs no preflight; non-browser clients send no Origin.
+    if (origin !== null && !this.cors.allows(origin)) {
+      throw new CallRejected("origin not allowed by the gateway", Code.PermissionDenied, "origin");
     }
     if (!this.allowedMethods.has(methodName)) {
       throw new CallRejected(

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { GatewayOptions } from "./gateway.js";
+import type { GatewayLimits, GatewayOptions } from "./gateway.js";
 import type { LogLevel } from "./logger.js";
 import type { MethodSelection } from "./method-policy.js";
 
@@ -25,10 +25,15 @@ only gRPC, by forwarding every Frontend call over HTTP/2 gRPC.
                             the token read from environment variable NAME
   --max-message-bytes N     largest message either way (default 4194304)
   --protocols LIST          protocols accepted from clients (default grpc,grpc-web,connect)
-  --no-grpc-relay           send gRPC clients' calls through Node's HTTP/2 server and
-                            client instead of relaying their connections frame by frame
-  --no-grpc-web-relay       send gRPC-Web calls over HTTP/1.1 through Node's HTTP/1.1
-                            server and HTTP/2 client instead of the gRPC-Web relay
+  --max-streams-per-connection N
+                            concurrent calls on one client HTTP/2 connection (default 100)
+  --idle-timeout-ms N       close a client connection with no call open this long (60000)
+  --headers-timeout-ms N    an HTTP/1.1 request head must arrive within this (10000)
+  --request-timeout-ms N    a whole HTTP/1.1 request must arrive within this (60000)
+  --upstream-max-connections N
+                            HTTP/2 connections to the upstream at most (default 16)
+  --upstream-max-streams N  calls open to the upstream at most; more are refused
+                            with RESOURCE_EXHAUSTED (default 2000)
   --log-level LEVEL         debug, info (default, or $FLAME_LOG), warn or error;
                             logs go to stderr
   -h, --help                show this help
@@ -103,8 +108,10 @@ export function parseCliArgs(
     options.maxMessageBytes = integer("--max-message-bytes", values["max-message-bytes"]);
   }
   if (values.protocols !== undefined) options.protocols = protocols(values.protocols);
-  if (values["no-grpc-relay"]) options.grpcRelay = false;
-  if (values["no-grpc-web-relay"]) options.grpcWebRelay = false;
+  for (const [flag, name] of limitFlags) {
+    const text = values[flag];
+    if (text !== undefined) options[name] = integer(`--${flag}`, text);
+  }
   const logLevel = values["log-level"] ?? env.FLAME_LOG ?? "info";
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warn or error, got ${logLevel}`);
@@ -132,12 +139,26 @@ function parse(argv: readonly string[]) {
       "max-message-bytes": { type: "string" },
       protocols: { type: "string" },
       "log-level": { type: "string" },
-      "no-grpc-relay": { type: "boolean" },
-      "no-grpc-web-relay": { type: "boolean" },
+      "max-streams-per-connection": { type: "string" },
+      "idle-timeout-ms": { type: "string" },
+      "headers-timeout-ms": { type: "string" },
+      "request-timeout-ms": { type: "string" },
+      "upstream-max-connections": { type: "string" },
+      "upstream-max-streams": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
 }
+
+/** The limit flags and the options they set. */
+const limitFlags = [
+  ["max-streams-per-connection", "maxStreamsPerConnection"],
+  ["idle-timeout-ms", "idleTimeoutMs"],
+  ["headers-timeout-ms", "headersTimeoutMs"],
+  ["request-timeout-ms", "requestTimeoutMs"],
+  ["upstream-max-connections", "upstreamMaxConnections"],
+  ["upstream-max-streams", "upstreamMaxStreams"],
+] as const satisfies readonly (readonly [string, keyof GatewayLimits])[];
 
 function integer(flag: string, text: string): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`${flag} must be a whole number, got ${text}`);

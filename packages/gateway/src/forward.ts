@@ -12,8 +12,10 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { admitCall } from "./admission.js";
+import type { BoundedLog } from "./bounded-log.js";
 import type { CallGuard } from "./call-guard.js";
-import { logClientCancelled } from "./call-log.js";
+import { clientGoneBeforeStart } from "./client-gone.js";
+import { upstreamTimeout } from "./deadline.js";
 import {
   appendHeaders,
   clientResponseHeaders,
@@ -21,13 +23,22 @@ import {
 } from "./forwarded-headers.js";
 import type { GatewayStats } from "./gateway-stats.js";
 import type { GatewayLogger } from "./logger.js";
+import { resendUnprocessed, type UpstreamAttempts } from "./resend.js";
 
 export interface ForwardingDeps {
   service: DescService;
   upstream: Transport;
+  /** The upstream pool, which says whether a failed call may be sent again. */
+  attempts: UpstreamAttempts;
   guard: CallGuard;
   logger: GatewayLogger;
+  /** Refusals, logged at a bounded rate. */
+  refusals: BoundedLog;
+  /** Upstream failures, logged at a bounded rate. */
+  failures: BoundedLog;
   stats: GatewayStats;
+  /** Calls open to the upstream at most; past it, calls are refused at once. */
+  maxUpstreamStreams: number;
 }
 
 /**
@@ -54,15 +65,14 @@ export function registerForwarding(router: ConnectRouter, deps: ForwardingDeps):
 
 function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
   return async (request: unknown, ctx: HandlerContext): Promise<unknown> => {
+    if (await clientGoneBeforeStart(ctx.signal)) throw clientGone(method, deps);
     admit(method, ctx, deps);
     const started = Date.now();
+    deps.stats.upstreamStreams++;
     try {
-      const response = await deps.upstream.unary(
-        method,
-        ctx.signal,
-        ctx.timeoutMs(),
-        upstreamHeaders(ctx, deps),
-        request as never,
+      const [timeoutMs, headers] = upstreamDeadlineAndHeaders(ctx, deps);
+      const response = await resendUnprocessed(deps.attempts, headers, ctx.signal, () =>
+        deps.upstream.unary(method, ctx.signal, timeoutMs, headers, request as never),
       );
       appendHeaders(ctx.responseHeader, clientResponseHeaders(response.header));
       appendHeaders(ctx.responseTrailer, clientResponseHeaders(response.trailer));
@@ -70,12 +80,15 @@ function forwardUnary(method: DescMethodUnary, deps: ForwardingDeps) {
       return response.message;
     } catch (e) {
       throw failed(e, method, ctx, deps, started);
+    } finally {
+      deps.stats.upstreamStreams--;
     }
   };
 }
 
 function forwardServerStream(method: DescMethodServerStreaming, deps: ForwardingDeps) {
   return async function* (request: unknown, ctx: HandlerContext): AsyncIterable<unknown> {
+    if (await clientGoneBeforeStart(ctx.signal)) throw clientGone(method, deps);
     admit(method, ctx, deps);
     const started = Date.now();
     // Our own controller, so the upstream stream is cancelled however this
@@ -86,14 +99,19 @@ function forwardServerStream(method: DescMethodServerStreaming, deps: Forwarding
     ctx.signal.addEventListener("abort", onClientAbort, { once: true });
     if (ctx.signal.aborted) onClientAbort();
     deps.stats.openStreams++;
+    deps.stats.upstreamStreams++;
     let completed = false;
     try {
-      const response = await deps.upstream.stream(
-        method,
-        upstreamAbort.signal,
-        ctx.timeoutMs(),
-        upstreamHeaders(ctx, deps),
-        singleMessage(request as never),
+      const [timeoutMs, headers] = upstreamDeadlineAndHeaders(ctx, deps);
+      // Resent only before the response headers: nothing has reached the client yet.
+      const response = await resendUnprocessed(deps.attempts, headers, upstreamAbort.signal, () =>
+        deps.upstream.stream(
+          method,
+          upstreamAbort.signal,
+          timeoutMs,
+          headers,
+          singleMessage(request as never),
+        ),
       );
       // Headers go out with the first message, so set them before yielding.
       appendHeaders(ctx.responseHeader, clientResponseHeaders(response.header));
@@ -107,6 +125,7 @@ function forwardServerStream(method: DescMethodServerStreaming, deps: Forwarding
       throw failed(e, method, ctx, deps, started);
     } finally {
       deps.stats.openStreams--;
+      deps.stats.upstreamStreams--;
       ctx.signal.removeEventListener("abort", onClientAbort);
       if (!completed) upstreamAbort.abort();
     }
@@ -117,16 +136,43 @@ async function* singleMessage<T>(message: T): AsyncIterable<T> {
   yield message;
 }
 
-/** Runs the guard; counts and logs a refusal. Nothing has gone upstream yet. */
+/** The call's client reset it before it started: nothing goes upstream. */
+function clientGone(method: DescMethod, deps: ForwardingDeps): ConnectError {
+  deps.logger.debug?.("client cancelled before the call started", { method: method.name });
+  return new ConnectError("the client cancelled the call", Code.Canceled);
+}
+
+/**
+ * Runs the guard (counting and logging a refusal), then the upstream
+ * stream limit. Nothing has gone upstream yet.
+ */
 function admit(method: DescMethod, ctx: HandlerContext, deps: ForwardingDeps): void {
   const refused = admitCall(deps, method.name, ctx.requestHeader, ctx.protocolName);
   if (refused !== undefined) throw refused;
+  if (deps.stats.upstreamStreams >= deps.maxUpstreamStreams) {
+    deps.stats.rejected.busy++;
+    deps.refusals.warn("call refused", {
+      method: method.name,
+      code: Code[Code.ResourceExhausted],
+      reason: "busy",
+      protocol: ctx.protocolName,
+    });
+    throw new ConnectError(
+      `the gateway has ${deps.maxUpstreamStreams} calls open to the upstream, its limit`,
+      Code.ResourceExhausted,
+    );
+  }
+  deps.stats.forwarded[method.name] = (deps.stats.forwarded[method.name] ?? 0) + 1;
 }
 
-function upstreamHeaders(ctx: HandlerContext, deps: ForwardingDeps): Headers {
-  return upstreamRequestHeaders(ctx.requestHeader, {
+function upstreamDeadlineAndHeaders(
+  ctx: HandlerContext,
+  deps: ForwardingDeps,
+): [number | undefined, Headers] {
+  const headers = upstreamRequestHeaders(ctx.requestHeader, {
     dropAuthorization: deps.guard.consumesAuthorization,
   });
+  return [upstreamTimeout(ctx.timeoutMs(), headers), headers];
 }
 
 /**
@@ -159,9 +205,9 @@ function failed(
   if (!unreachable) error.details = upstreamError.details;
   const code = Code[error.code];
   if (ctx.signal.aborted && error.code === Code.Canceled) {
-    logClientCancelled(deps.logger, method.name, started);
+    deps.logger.debug?.("client cancelled", { method: method.name, ms: Date.now() - started });
   } else if (isServerSideFailure(error.code)) {
-    deps.logger.warn?.("upstream call failed", {
+    deps.failures.warn("upstream call failed", {
       method: method.name,
       code,
       message: error.rawMessage,

@@ -1,8 +1,12 @@
+export { maxLoggedFieldLength } from "./bounded-log.js";
 export { type AllowedOrigins, CorsPolicy } from "./cors.js";
+export { maxDeadlineMs } from "./deadline.js";
 export {
   defaultMaxMessageBytes,
   type Gateway,
+  type GatewayLimits,
   type GatewayOptions,
+  gatewayLimitDefaults,
   startGateway,
 } from "./gateway.js";
 export type { GatewayStats } from "./gateway-stats.js";

@@ -14,6 +14,8 @@ export interface UpstreamOptions {
   ca?: string | Uint8Array;
   /** Largest message accepted from or sent to the upstream. */
   maxMessageBytes: number;
+  /** HTTP/2 connections to the upstream at most. */
+  maxConnections: number;
 }
 
 export interface Upstream {
@@ -21,8 +23,6 @@ export interface Upstream {
   readonly displayUrl: string;
   readonly transport: Transport;
   readonly pool: UpstreamPool;
-  /** The CA the upstream's certificate is checked against, if not the system's. */
-  readonly ca: string | undefined;
   close(): void;
 }
 
@@ -69,10 +69,12 @@ export async function openUpstream(options: UpstreamOptions): Promise<Upstream> 
     throw new TypeError("caFile/ca need an https:// upstream; the upstream is plain http://");
   }
   const baseUrl = url.href.replace(/\/+$/, "");
-  const pool = new UpstreamPool(baseUrl, ca === undefined ? {} : { ca });
+  const pool = new UpstreamPool(baseUrl, ca === undefined ? {} : { ca }, options.maxConnections);
   const transport = createGrpcTransport({
     baseUrl,
     sessionManager: pool,
+    // Flame's answers are decoded here anyway; compressing them only costs CPU.
+    acceptCompression: [],
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
   });
@@ -80,7 +82,6 @@ export async function openUpstream(options: UpstreamOptions): Promise<Upstream> 
     displayUrl: baseUrl,
     transport,
     pool,
-    ca,
     close: () => pool.abort(),
   };
 }

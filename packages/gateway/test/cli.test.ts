@@ -187,18 +187,38 @@ describe("argument parsing", () => {
     expect(logLevel).toBe("warn");
   });
 
-  it("turns the gRPC relay off with --no-grpc-relay, and leaves it on by default", () => {
+  it("maps the limit flags to options, and refuses a value that is not a whole number", () => {
     const argv = ["--upstream", "http://f:1"];
-    expect(parseCliArgs([...argv, "--no-grpc-relay"], {}).options.grpcRelay).toBe(false);
-    expect(parseCliArgs(argv, {}).options.grpcRelay).toBeUndefined();
-  });
-
-  it("turns the gRPC-Web relay off with --no-grpc-web-relay, and leaves it on by default", () => {
-    const argv = ["--upstream", "http://f:1"];
-    const off = parseCliArgs([...argv, "--no-grpc-web-relay"], {}).options;
-    expect(off.grpcWebRelay).toBe(false);
-    expect(off.grpcRelay).toBeUndefined();
-    expect(parseCliArgs(argv, {}).options.grpcWebRelay).toBeUndefined();
+    const { options } = parseCliArgs(
+      [
+        ...argv,
+        "--max-streams-per-connection",
+        "10",
+        "--idle-timeout-ms",
+        "2000",
+        "--headers-timeout-ms",
+        "3000",
+        "--request-timeout-ms",
+        "4000",
+        "--upstream-max-connections",
+        "2",
+        "--upstream-max-streams",
+        "50",
+      ],
+      {},
+    );
+    expect(options).toMatchObject({
+      maxStreamsPerConnection: 10,
+      idleTimeoutMs: 2000,
+      headersTimeoutMs: 3000,
+      requestTimeoutMs: 4000,
+      upstreamMaxConnections: 2,
+      upstreamMaxStreams: 50,
+    });
+    expect(() => parseCliArgs([...argv, "--idle-timeout-ms", "soon"], {})).toThrow(
+      /--idle-timeout-ms must be a whole number, got soon/,
+    );
+    expect(() => parseCliArgs([...argv, "--no-grpc-relay"], {})).toThrow(/no-grpc-relay/);
   });
 
   it("takes the log level from FLAME_LOG unless --log-level is given", () => {

@@ -19,6 +19,8 @@ export interface FakeFlame {
   timeoutMs: Record<string, number | undefined>;
   streamsStarted: number;
   streamsCancelled: number;
+  /** HTTP/2 streams clients opened, whatever became of them. */
+  http2Streams: number;
   /** Unary calls whose caller went away while the upstream was answering. */
   unaryCancelled: number;
   totalCalls(): number;
@@ -42,6 +44,7 @@ export async function startFakeFlame(
     streamsStarted: 0,
     streamsCancelled: 0,
     unaryCancelled: 0,
+    http2Streams: 0,
   };
   const seen = (ctx: HandlerContext) => {
     const name = ctx.method.name;
@@ -158,6 +161,11 @@ export async function startFakeFlame(
       )
     : http2.createServer({ settings, ...tableOptions }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
+  const refused = new Set<string>();
+  server.on("stream", (stream, headers) => {
+    state.http2Streams++;
+    refuseOnce(stream, headers["x-refuse"], refused);
+  });
   server.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
@@ -184,6 +192,9 @@ export async function startFakeFlame(
     get unaryCancelled() {
       return state.unaryCancelled;
     },
+    get http2Streams() {
+      return state.http2Streams;
+    },
     totalCalls: () => Object.values(state.calls).reduce((a, b) => a + b, 0),
     close: () =>
       new Promise<void>((resolve) => {
@@ -191,6 +202,31 @@ export async function startFakeFlame(
         for (const s of sessions) s.destroy();
       }),
   };
+}
+
+/**
+ * `x-refuse: <how>:<token>` has the first stream with that token refused;
+ * streams sent again with it are served. `refused-stream`: RST_STREAM
+ * REFUSED_STREAM. `goaway-unprocessed`: GOAWAY(INTERNAL_ERROR) with a last
+ * stream id below the stream (so not the first on its connection: Node
+ * sends a last stream id of 0 as the last it processed), so the client
+ * knows it was not processed;
+ * `goaway-processed`: the same with the stream's own id, as after a stream
+ * the server took.
+ */
+function refuseOnce(
+  stream: http2.ServerHttp2Stream,
+  value: string | string[] | undefined,
+  refused: Set<string>,
+): void {
+  if (typeof value !== "string" || refused.has(value)) return;
+  refused.add(value);
+  const how = value.split(":")[0];
+  const { NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+  const id = stream.id ?? 1;
+  if (how === "refused-stream") stream.close(NGHTTP2_REFUSED_STREAM);
+  if (how === "goaway-unprocessed") stream.session?.goaway(NGHTTP2_INTERNAL_ERROR, id - 2);
+  if (how === "goaway-processed") stream.session?.goaway(NGHTTP2_INTERNAL_ERROR, id);
 }
 
 /** Polls until `check` holds, for state another process or socket updates. */

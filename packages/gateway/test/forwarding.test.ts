@@ -1,22 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { TaskState } from "@flame-ts/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { startGateway } from "../src/index.js";
 import { clientFor, type Protocol } from "./clients.js";
-import { eventually, type FakeFlame, startFakeFlame } from "./fake-flame.js";
+import { eventually, startFakeFlame } from "./fake-flame.js";
+import { gatewayToFakeFlame } from "./gateway-fixture.js";
 
-let flame: FakeFlame;
-let gateway: Gateway;
-
-beforeAll(async () => {
-  flame = await startFakeFlame();
-  gateway = await startGateway({ upstream: flame.url });
-});
-
-afterAll(async () => {
-  await gateway?.close();
-  await flame?.close();
-});
+const env = gatewayToFakeFlame();
 
 async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -38,13 +28,13 @@ const protocols: Protocol[] = ["grpc-web", "connect", "connect-json", "grpc"];
 
 describe.each(protocols)("over %s", (protocol) => {
   it("forwards unary calls and their answers", async () => {
-    const client = clientFor(protocol, gateway.url);
-    const before = flame.calls.GetApplication ?? 0;
+    const client = clientFor(protocol, env.gateway.url);
+    const before = env.flame.calls.GetApplication ?? 0;
 
     const app = await client.getApplication({ name: "flmping" });
     expect(app.metadata?.name).toBe("flmping");
     expect(app.spec?.description).toBe("the flmping application");
-    expect(flame.calls.GetApplication).toBe(before + 1);
+    expect(env.flame.calls.GetApplication).toBe(before + 1);
 
     const list = await client.listApplication({});
     expect(list.applications.map((a) => a.metadata?.name)).toEqual([
@@ -73,13 +63,13 @@ describe.each(protocols)("over %s", (protocol) => {
   });
 
   it("forwards server streams to their end", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, env.gateway.url);
     const tasks = await collect(client.listTask({ sessionId: "s1" }));
     expect(tasks.map((t) => t.metadata?.id)).toEqual(["1", "2", "3"]);
   });
 
   it("keeps the upstream's error code and message", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, env.gateway.url);
     const err = await expectConnectError(client.getApplication({ name: "nope" }));
     expect(err.code).toBe(Code.NotFound);
     expect(err.rawMessage).toBe("application nope not found");
@@ -87,7 +77,7 @@ describe.each(protocols)("over %s", (protocol) => {
   });
 
   it("passes upstream response headers and trailers on", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, env.gateway.url);
     let header: Headers | undefined;
     let trailer: Headers | undefined;
     await client.getApplication(
@@ -106,7 +96,7 @@ describe.each(protocols)("over %s", (protocol) => {
   });
 
   it("ends the client stream with the upstream's error when the upstream stream fails", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, env.gateway.url);
     const received: (TaskState | undefined)[] = [];
     const err = await expectConnectError(
       (async () => {
@@ -121,49 +111,55 @@ describe.each(protocols)("over %s", (protocol) => {
   });
 
   it("cancels the upstream stream when the client cancels", async () => {
-    const client = clientFor(protocol, gateway.url);
-    const cancelledBefore = flame.streamsCancelled;
-    const startedBefore = flame.streamsStarted;
+    const client = clientFor(protocol, env.gateway.url);
+    const cancelledBefore = env.flame.streamsCancelled;
+    const startedBefore = env.flame.streamsStarted;
     const ac = new AbortController();
     const stream = client.watchTask({ sessionId: "s1", taskId: "2" }, { signal: ac.signal });
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
     expect(first.done).toBe(false);
-    expect(flame.streamsStarted).toBe(startedBefore + 1);
-    expect(gateway.stats().openStreams).toBe(1);
+    expect(env.flame.streamsStarted).toBe(startedBefore + 1);
+    expect(env.gateway.stats().openStreams).toBe(1);
 
     ac.abort();
     await expect(iterator.next()).rejects.toMatchObject({ code: Code.Canceled });
     await eventually(
-      () => flame.streamsCancelled === cancelledBefore + 1,
+      () => env.flame.streamsCancelled === cancelledBefore + 1,
       "the upstream to see the stream cancelled",
     );
-    await eventually(() => gateway.stats().openStreams === 0, "the gateway to drop the stream");
+    await eventually(() => env.gateway.stats().openStreams === 0, "the gateway to drop the stream");
   });
 
   it("cancels an upstream unary call when the client cancels it", async () => {
-    const client = clientFor(protocol, gateway.url);
-    const before = flame.unaryCancelled;
-    const calls = flame.calls.GetTask ?? 0;
+    const client = clientFor(protocol, env.gateway.url);
+    const before = env.flame.unaryCancelled;
+    const calls = env.flame.calls.GetTask ?? 0;
     const ac = new AbortController();
     const pending = client.getTask({ sessionId: "s1", taskId: "hold" }, { signal: ac.signal });
-    await eventually(() => (flame.calls.GetTask ?? 0) === calls + 1, "the call to reach upstream");
+    await eventually(
+      () => (env.flame.calls.GetTask ?? 0) === calls + 1,
+      "the call to reach upstream",
+    );
     ac.abort();
     await expect(pending).rejects.toMatchObject({ code: Code.Canceled });
-    await eventually(() => flame.unaryCancelled === before + 1, "the upstream to see the cancel");
+    await eventually(
+      () => env.flame.unaryCancelled === before + 1,
+      "the upstream to see the cancel",
+    );
   });
 
   it("forwards the deadline and custom headers, not the protocol's own", async () => {
-    const client = clientFor(protocol, gateway.url);
+    const client = clientFor(protocol, env.gateway.url);
     await client.getTask(
       { sessionId: "s1", taskId: "1" },
       { timeoutMs: 20_000, headers: { "x-request-id": `req-${protocol}`, cookie: "a=b" } },
     );
-    const timeout = flame.timeoutMs.GetTask;
+    const timeout = env.flame.timeoutMs.GetTask;
     expect(timeout).toBeDefined();
     expect(timeout).toBeGreaterThan(0);
     expect(timeout).toBeLessThanOrEqual(20_000);
-    const seen = flame.headers.GetTask;
+    const seen = env.flame.headers.GetTask;
     expect(seen?.get("x-request-id")).toBe(`req-${protocol}`);
     expect(seen?.get("cookie")).toBeNull();
     expect(seen?.get("content-type")).toBe("application/grpc+proto");
@@ -171,21 +167,21 @@ describe.each(protocols)("over %s", (protocol) => {
     expect(seen?.get("x-grpc-web")).toBeNull();
 
     await client.getTask({ sessionId: "s1", taskId: "1" });
-    expect(flame.timeoutMs.GetTask).toBeUndefined();
+    expect(env.flame.timeoutMs.GetTask).toBeUndefined();
   });
 });
 
 describe("a client deadline that passes", () => {
   it("ends a held stream with DeadlineExceeded and cancels it upstream", async () => {
-    const client = clientFor("grpc-web", gateway.url);
-    const cancelledBefore = flame.streamsCancelled;
+    const client = clientFor("grpc-web", env.gateway.url);
+    const cancelledBefore = env.flame.streamsCancelled;
     const err = await expectConnectError(
       collect(client.watchTask({ sessionId: "s1", taskId: "3" }, { timeoutMs: 300 })),
     );
     expect(err.code).toBe(Code.DeadlineExceeded);
-    expect(flame.timeoutMs.WatchTask).toBeLessThanOrEqual(300);
+    expect(env.flame.timeoutMs.WatchTask).toBeLessThanOrEqual(300);
     await eventually(
-      () => flame.streamsCancelled === cancelledBefore + 1,
+      () => env.flame.streamsCancelled === cancelledBefore + 1,
       "the upstream stream to end",
     );
   });
