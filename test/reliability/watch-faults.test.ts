@@ -23,7 +23,9 @@ let maxOpen = 0;
 let sampler: ReturnType<typeof setInterval> | undefined;
 
 beforeAll(async () => {
-  emulator = await startEmulator({ port: 0, maxExecutors: 100 });
+  // The watch budget (200 streams) is past the 100 streams a client
+  // connection gets by default; this file is about faults, not that limit.
+  emulator = await startEmulator({ port: 0, maxExecutors: 100, maxStreamsPerConnection: 1000 });
   await emulator.serve("flmexec", async ({ input }) => {
     await hold.promise;
     return input;
