@@ -50,6 +50,10 @@ export function connect(url: string, options: WebConnectOptions = {}): Connectio
   if (protocol !== "grpc-web" && protocol !== "connect") {
     throw invalidConfig(`unknown protocol "${String(protocol)}"; use "grpc-web" or "connect"`);
   }
+  // Both transports are imported statically. Loading the Connect one with
+  // import() only when chosen does not make a page smaller: Vite then splits
+  // connect-web into a shared chunk, and the bench's gRPC-Web page loads
+  // 45,095 bytes gzip instead of 45,034 (47,846 in all chunks).
   const make =
     options.transport ?? (protocol === "connect" ? createConnectTransport : createGrpcWebTransport);
   const transport = make({
