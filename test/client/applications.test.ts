@@ -1,21 +1,10 @@
 import { Code } from "@connectrpc/connect";
 import { ApplicationState, FlameError, Shim } from "@flame-ts/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  engines,
-  expectStableOrder,
-  type Harness,
-  rejection,
-  startHarness,
-  unique,
-} from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { engines, expectStableOrder, rejection, unique, useHarness } from "./helpers.js";
 
 describe.each(engines)("applications over HTTP/2 on %s", (storage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.close());
+  const h = useHarness({ storage });
 
   it("lists the three built-in applications (both spellings)", async () => {
     const names = (await h.connection.listApplications()).map((a) => a.name).sort();

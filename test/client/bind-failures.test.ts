@@ -4,14 +4,10 @@
 // "bind-failed" within `bindCheckMs`, instead of waiting silently.
 import { FlameError, TaskState } from "@flame-ts/core";
 import { lastValueFrom } from "rxjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, rejection, startHarness, unique, waitFor } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { rejection, unique, useHarness, waitFor } from "./helpers.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness({}, { bindCheckMs: 20 });
-});
-afterAll(() => h.close());
+const h = useHarness({}, { bindCheckMs: 20 });
 
 /** A registered application whose instances fail to start. */
 async function brokenApp(message = "exec: /opt/app/bin/serve: not found") {
@@ -115,11 +111,7 @@ describe("an application that cannot start", () => {
 });
 
 describe("a session whose application does not exist (Flame's none engine accepts it)", () => {
-  let none: Harness;
-  beforeAll(async () => {
-    none = await startHarness({ storage: "none" }, { bindCheckMs: 20 });
-  });
-  afterAll(() => none.close());
+  const none = useHarness({ storage: "none" }, { bindCheckMs: 20 });
 
   it("run() rejects with kind bind-failed", async () => {
     const s = await none.connection.createSession({ application: "no-such-app" });

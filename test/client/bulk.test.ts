@@ -1,14 +1,10 @@
 import { codecs, TaskState } from "@flame-ts/core";
 import { lastValueFrom, toArray } from "rxjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engines, type Harness, startHarness, unique, waitFor } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { engines, unique, useHarness, waitFor } from "./helpers.js";
 
 describe.each(engines)("on %s", (storage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.close());
+  const h = useHarness({ storage });
 
   /** An application that records how many of its tasks run at once. */
   async function countingApp(delayMs = 15) {

@@ -2,7 +2,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Connection, type ConnectionOptions } from "@flame-ts/core";
 import { type Emulator, type EmulatorOptions, startEmulator } from "@flame-ts/emulator";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 
 export interface Harness {
   emulator: Emulator;
@@ -44,6 +44,39 @@ export async function startHarness(
       for (const c of connections) await c.close();
       await emulator.close();
     },
+  };
+}
+
+/**
+ * A harness started before the enclosing block's tests and closed after
+ * them: one line where each block would otherwise declare, start and close
+ * its own. Its members may be read once the block's tests run.
+ */
+export function useHarness(
+  options: EmulatorOptions = {},
+  connectionOptions: ConnectionOptions = {},
+): Harness {
+  let started: Harness | undefined;
+  beforeAll(async () => {
+    started = await startHarness(options, connectionOptions);
+  });
+  afterAll(() => started?.close());
+  const get = (): Harness => {
+    if (started === undefined) throw new Error("the harness is read before its beforeAll ran");
+    return started;
+  };
+  return {
+    get emulator() {
+      return get().emulator;
+    },
+    get connection() {
+      return get().connection;
+    },
+    get sent() {
+      return get().sent;
+    },
+    connect: (o) => get().connect(o),
+    close: () => get().close(),
   };
 }
 

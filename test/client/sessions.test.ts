@@ -9,24 +9,19 @@ import {
   TaskState,
 } from "@flame-ts/core";
 import { lastValueFrom } from "rxjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   engines,
   expectStableOrder,
   gate,
-  type Harness,
   rejection,
-  startHarness,
   unique,
+  useHarness,
   waitFor,
 } from "./helpers.js";
 
 describe.each(engines)("sessions over HTTP/2 on %s", (storage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.close());
+  const h = useHarness({ storage });
 
   it("createSession without an id generates <application>-<6 [A-Za-z0-9]>, as Flame's SDKs do", async () => {
     const s = await h.connection.createSession({ application: "flmexec" });
@@ -317,11 +312,7 @@ describe.each(engines)("sessions over HTTP/2 on %s", (storage) => {
 });
 
 describe("cluster over HTTP/2", () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness();
-  });
-  afterAll(() => h.close());
+  const h = useHarness();
 
   it("listNodes and getNode; an unknown node is not-found", async () => {
     const nodes = await h.connection.listNodes();

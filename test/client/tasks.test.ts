@@ -1,23 +1,11 @@
 import { Code } from "@connectrpc/connect";
 import { codecs, FlameError, type Session, type Task, TaskState } from "@flame-ts/core";
 import { lastValueFrom, toArray } from "rxjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  engines,
-  gate,
-  type Harness,
-  rejection,
-  startHarness,
-  unique,
-  waitFor,
-} from "./helpers.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engines, gate, rejection, unique, useHarness, waitFor } from "./helpers.js";
 
 describe.each(engines)("on %s", (storage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.close());
+  const h = useHarness({ storage });
 
   const names = (tasks: Task[]) => tasks.map((t) => TaskState[t.state]);
 

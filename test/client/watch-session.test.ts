@@ -1,13 +1,9 @@
 import { codecs, type Task, TaskState } from "@flame-ts/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engines, type Harness, startHarness, unique, waitFor } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { engines, unique, useHarness, waitFor } from "./helpers.js";
 
 describe.each(engines)("on %s", (storage) => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness({ storage });
-  });
-  afterAll(() => h.close());
+  const h = useHarness({ storage });
 
   describe("watchSession", () => {
     it("delivers every task's terminal state once, within maxStreams, and completes on close", async () => {
