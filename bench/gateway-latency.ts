@@ -20,11 +20,11 @@ import { lastValueFrom } from "rxjs";
 import { startChild } from "./child-process.js";
 import type { BenchCase } from "./context.js";
 import { startEmulatorProcess } from "./emulator-process.js";
+import { startGatewayCli } from "./gateway-process.js";
 import { closedLoop, percentile } from "./load.js";
 import { startNginxGrpcProxy } from "./nginx.js";
 import { fmt, met, type Row, ratio } from "./table.js";
 
-const gatewayCli = fileURLToPath(new URL("../packages/gateway/src/cli.ts", import.meta.url));
 const tcpPipe = fileURLToPath(new URL("./tcp-pipe.ts", import.meta.url));
 
 interface Path {
@@ -41,14 +41,7 @@ export const gatewayLatency: BenchCase = {
     const calls = ctx.size("gateway-calls", 5_000, 100);
     const rateCalls = calls * 4;
     const emulator = await startEmulatorProcess();
-    const gateway = await startChild(gatewayCli, [
-      "--upstream",
-      emulator.url,
-      "--port",
-      "0",
-      "--log-level",
-      "error",
-    ]);
+    const gateway = await startGatewayCli(emulator.url);
     const pipe = await startChild(tcpPipe, [emulator.url]);
     const nginx = await startNginxGrpcProxy(emulator.url);
     if (nginx === undefined) ctx.log("nginx not installed: no native-proxy row");

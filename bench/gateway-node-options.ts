@@ -5,14 +5,13 @@
 //
 //   node --import tsx --conditions=@flame-ts/source bench/gateway-node-options.ts \
 //     '{"default":"","semi64":"--max-semi-space-size=64"}' [calls per round] [rounds]
-import { fileURLToPath } from "node:url";
 import { connect, TaskState } from "@flame-ts/node";
 import { lastValueFrom } from "rxjs";
-import { type Child, startChild } from "./child-process.js";
+import type { Child } from "./child-process.js";
 import { startEmulatorProcess } from "./emulator-process.js";
+import { startGatewayCli } from "./gateway-process.js";
 import { closedLoop, percentile } from "./load.js";
 
-const gatewayCli = fileURLToPath(new URL("../packages/gateway/src/cli.ts", import.meta.url));
 const variants: Record<string, string> = JSON.parse(process.argv[2] ?? '{"default":""}');
 const calls = Number(process.argv[3] ?? 3_000);
 const rounds = Number(process.argv[4] ?? 3);
@@ -21,19 +20,9 @@ const emulator = await startEmulatorProcess();
 const gateways = new Map<string, Child>();
 const inherited = process.env.NODE_OPTIONS;
 for (const [name, nodeOptions] of Object.entries(variants)) {
-  // startChild's process inherits this process's environment.
+  // The child process inherits this process's environment.
   process.env.NODE_OPTIONS = [inherited, nodeOptions].filter(Boolean).join(" ");
-  gateways.set(
-    name,
-    await startChild(gatewayCli, [
-      "--upstream",
-      emulator.url,
-      "--port",
-      "0",
-      "--log-level",
-      "error",
-    ]),
-  );
+  gateways.set(name, await startGatewayCli(emulator.url));
 }
 if (inherited === undefined) delete process.env.NODE_OPTIONS;
 else process.env.NODE_OPTIONS = inherited;

@@ -2,7 +2,7 @@
 // counters readable from the benchmark.
 import { fileURLToPath } from "node:url";
 import type { GatewayStats } from "@flame-ts/gateway";
-import { startChild } from "./child-process.js";
+import { type Child, startChild } from "./child-process.js";
 import type { GatewayCommand } from "./gateway-child.js";
 
 export interface GatewayProcess {
@@ -14,6 +14,12 @@ export interface GatewayProcess {
 }
 
 const entry = fileURLToPath(new URL("./gateway-child.ts", import.meta.url));
+const gatewayCli = fileURLToPath(new URL("../packages/gateway/src/cli.ts", import.meta.url));
+
+/** `flame-gateway` itself (its CLI, as users run it) in front of `upstream`, quiet but for errors. */
+export function startGatewayCli(upstream: string): Promise<Child> {
+  return startChild(gatewayCli, ["--upstream", upstream, "--port", "0", "--log-level", "error"]);
+}
 
 export async function startGatewayProcess(upstream: string): Promise<GatewayProcess> {
   const child = await startChild(entry, [upstream], { ipc: true });
