@@ -1,7 +1,9 @@
 import { Observable } from "rxjs";
 import type { CallOptions } from "./call-options.js";
-import type { Scope } from "./internal/scope.js";
+import type { Channel } from "./channel.js";
+import { runIn } from "./run.js";
 import type { TaskResult } from "./task-result.js";
+import { resolveSession, type SessionRef } from "./tasks.js";
 
 export interface RunManyOptions extends CallOptions {
   /** Tasks in flight at once (default 16). */
@@ -24,28 +26,31 @@ export interface RunProgress<Out> {
 export const defaultConcurrency = 16;
 
 /**
- * Runs `runOne` over `inputs` with at most `concurrency` in flight, as a
- * cold Observable of results in completion order. A task that fails or is
- * cancelled is a result (see `result.state`), not an error; an error from
- * the server or the network (CreateTask is never retried) errors the whole
- * run and cancels the tasks still being watched. Unsubscribing cancels
- * them too.
+ * Runs many inputs with at most `concurrency` (default 16) in flight: a
+ * cold Observable of `{ index, result, done, total }` in completion order,
+ * for progress bars. A task that fails or is cancelled is a result (see
+ * `result.state`), not an error; an error from the server or the network
+ * (CreateTask is never retried) errors the whole run and cancels the tasks
+ * still being watched. Unsubscribing cancels them too.
  *
  * One AbortController serves the whole subscription and nothing is
  * allocated per task beyond the call itself, so 10,000 tasks cost little
  * more than the raw calls.
  */
-export function runMany<In, Out>(
+export function runMany<In = Uint8Array, Out = Uint8Array>(
+  channel: Channel,
+  session: SessionRef<In, Out>,
   inputs: Iterable<In> | ArrayLike<In>,
-  options: RunManyOptions | undefined,
-  runOne: (input: In, scope: Scope) => Promise<TaskResult<Out>>,
-  makeScope: () => Scope,
+  options?: RunManyOptions,
 ): Observable<RunProgress<Out>> {
+  const { rpc } = channel;
+  const { id: sessionId, codec } = resolveSession(session);
+  const headers = options?.headers;
   return new Observable<RunProgress<Out>>((subscriber) => {
     const items: ArrayLike<In> = isArrayLike(inputs) ? inputs : Array.from(inputs);
     const total = items.length;
     const limit = Math.max(1, Math.floor(options?.concurrency ?? defaultConcurrency));
-    const scope = makeScope();
+    const scope = rpc.scope(options);
     let next = 0;
     let done = 0;
     let stopped = false;
@@ -54,7 +59,7 @@ export function runMany<In, Out>(
       while (!stopped && next < total && next - done < limit) {
         const index = next++;
         // Calls are children of the subscription's scope: no per-task scope.
-        runOne(items[index] as In, scope).then(
+        runIn(rpc, sessionId, codec, items[index], scope, headers).then(
           (result) => {
             if (stopped) return;
             done++;
@@ -81,14 +86,20 @@ export function runMany<In, Out>(
   });
 }
 
-/** `runMany` as a Promise of every result in input order. */
-export function runAll<Out>(
-  many: Observable<RunProgress<Out>>,
-  onProgress: ((done: number, total: number) => void) | undefined,
+/**
+ * `runMany` as a Promise of every result in input order, with
+ * `onProgress(done, total)` after each task ends.
+ */
+export function runAll<In = Uint8Array, Out = Uint8Array>(
+  channel: Channel,
+  session: SessionRef<In, Out>,
+  inputs: Iterable<In> | ArrayLike<In>,
+  options?: RunAllOptions,
 ): Promise<TaskResult<Out>[]> {
+  const onProgress = options?.onProgress;
   return new Promise((resolve, reject) => {
     const results: TaskResult<Out>[] = [];
-    many.subscribe({
+    runMany(channel, session, inputs, options).subscribe({
       next: ({ index, result, done, total }) => {
         results[index] = result;
         onProgress?.(done, total);

@@ -1,3 +1,6 @@
+import type { CallOptions } from "./call-options.js";
+import type { Channel } from "./channel.js";
+import { inputError } from "./errors.js";
 import type {
   Executor as ExecutorMessage,
   ExecutorState,
@@ -64,4 +67,44 @@ export function toNode(message: NodeMessage): FlameNode {
   const heartbeat = Number(status?.lastHeartbeatTime ?? 0n);
   if (heartbeat !== 0) node.lastHeartbeatTime = new Date(heartbeat * 1000);
   return node;
+}
+
+/** The cluster's executors, with the session each is bound to, if any. */
+export async function listExecutors(channel: Channel, options?: CallOptions): Promise<Executor[]> {
+  const list = await channel.rpc.unary(
+    "ListExecutor",
+    (o) => channel.client.listExecutor({}, o),
+    options,
+    true,
+  );
+  return list.executors.map(toExecutor);
+}
+
+/** The cluster's nodes with their capacity and what is still allocatable. */
+export async function listNodes(channel: Channel, options?: CallOptions): Promise<FlameNode[]> {
+  const list = await channel.rpc.unary(
+    "ListNodes",
+    (o) => channel.client.listNodes({}, o),
+    options,
+    true,
+  );
+  return list.nodes.map(toNode);
+}
+
+/** One node; FlameError "not-found" if there is none by this name. */
+export async function getNode(
+  channel: Channel,
+  name: string,
+  options?: CallOptions,
+): Promise<FlameNode> {
+  const response = await channel.rpc.unary(
+    "GetNode",
+    (o) => channel.client.getNode({ name }, o),
+    options,
+    true,
+  );
+  if (response.node === undefined) {
+    throw inputError(`no node in the answer for "${name}"`, "GetNode");
+  }
+  return toNode(response.node);
 }

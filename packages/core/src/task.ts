@@ -1,4 +1,4 @@
-import type { Task as TaskMessage } from "./gen/flame/v1/types_pb.js";
+import type { Event as EventMessage, Task as TaskMessage } from "./gen/flame/v1/types_pb.js";
 import { TaskState } from "./gen/flame/v1/types_pb.js";
 
 /** Something that happened to a task or session (Flame's `Event`). */
@@ -59,14 +59,19 @@ export function toTask(
     sessionId: message.spec?.sessionId || (known.sessionId ?? ""),
     state: status?.state ?? TaskState.Pending,
     creationTime: msToDate(status?.creationTime ?? 0n),
-    events: (status?.events ?? []).map((e) => {
-      const event: TaskEvent = { code: e.code, creationTime: msToDate(e.creationTime) };
-      if (e.message !== undefined) event.message = e.message;
-      return event;
-    }),
+    events: toEvents(status?.events),
   };
   if (message.spec?.input !== undefined) task.input = message.spec.input;
   if (message.spec?.output !== undefined) task.output = message.spec.output;
   if (status?.completionTime !== undefined) task.completionTime = msToDate(status.completionTime);
   return task;
+}
+
+/** Events of a task or session from their messages. */
+export function toEvents(messages: readonly EventMessage[] = []): TaskEvent[] {
+  return messages.map((e) => {
+    const event: TaskEvent = { code: e.code, creationTime: msToDate(e.creationTime) };
+    if (e.message !== undefined) event.message = e.message;
+    return event;
+  });
 }

@@ -1,5 +1,6 @@
 import { Observable } from "rxjs";
 import type { CallOptions } from "./call-options.js";
+import type { Channel } from "./channel.js";
 import { SessionState } from "./gen/flame/v1/types_pb.js";
 import { followTask } from "./internal/follow-task.js";
 import type { Rpc } from "./internal/rpc.js";
@@ -9,6 +10,7 @@ import { watchHubOf } from "./internal/watch-hub.js";
 import { sleep } from "./retry.js";
 import type { Task } from "./task.js";
 import { toTask } from "./task.js";
+import type { SessionRef } from "./tasks.js";
 
 export interface WatchSessionOptions extends CallOptions {
   /**
@@ -46,10 +48,12 @@ export interface WatchSessionOptions extends CallOptions {
  * session closed and every task is terminal.
  */
 export function watchSession(
-  rpc: Rpc,
-  sessionId: string,
+  channel: Channel,
+  session: SessionRef<unknown, unknown>,
   options?: WatchSessionOptions,
 ): Observable<Task> {
+  const { rpc } = channel;
+  const sessionId = typeof session === "string" ? session : session.id;
   return new Observable<Task>((subscriber) => {
     const scope = rpc.scope(options);
     run(rpc, sessionId, options ?? {}, scope, (task) => subscriber.next(task)).then(

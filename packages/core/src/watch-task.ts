@@ -1,9 +1,10 @@
 import { Observable } from "rxjs";
 import type { CallOptions } from "./call-options.js";
+import type { Channel } from "./channel.js";
 import { PendingWait } from "./internal/bind-watch.js";
-import type { Rpc } from "./internal/rpc.js";
 import { watchHubOf } from "./internal/watch-hub.js";
 import type { Task } from "./task.js";
+import type { SessionRef } from "./tasks.js";
 
 export type { WatchOptions } from "./internal/watch-hub.js";
 
@@ -47,36 +48,27 @@ export interface WatchTaskOptions extends CallOptions {
  * message, and `run()` reads it for you.
  */
 export function watchTask(
-  rpc: Rpc,
-  sessionId: string,
+  channel: Channel,
+  session: SessionRef<unknown, unknown>,
   taskId: string,
   options?: WatchTaskOptions,
-  initial?: Task,
 ): Observable<Task> {
+  const { rpc } = channel;
+  const sessionId = typeof session === "string" ? session : session.id;
   return new Observable<Task>((subscriber) => {
-    const pending = new PendingWait(rpc, sessionId, options?.headers, (err) => {
-      pending.stop();
-      subscriber.error(err);
-    });
-    const inner = new Observable<Task>((s) =>
-      watchHubOf(rpc).watch(sessionId, taskId, options, s, initial),
-    ).subscribe({
+    const pending = new PendingWait(rpc, sessionId, options?.headers, (err) =>
+      subscriber.error(err),
+    );
+    // Erroring, completing or unsubscribing runs both finalizers.
+    subscriber.add(() => pending.stop());
+    return watchHubOf(rpc).watch(sessionId, taskId, options, {
       next: (task) => {
+        if (subscriber.closed) return;
         pending.see(task);
         subscriber.next(task);
       },
-      error: (err) => {
-        pending.stop();
-        subscriber.error(err);
-      },
-      complete: () => {
-        pending.stop();
-        subscriber.complete();
-      },
+      error: (err) => subscriber.error(err),
+      complete: () => subscriber.complete(),
     });
-    return () => {
-      pending.stop();
-      inner.unsubscribe();
-    };
   });
 }

@@ -143,14 +143,9 @@ function check(watch: SessionWatch): void {
   void watch.check();
 }
 
-// One per Connection (keyed by its Rpc, which Connection and Sessions share).
+// One per Connection (keyed by its Rpc, which Connection and Sessions share);
+// null where ConnectionOptions `bindCheckMs` is 0.
 const watches = new WeakMap<Rpc, BindWatch | null>();
-
-/** Sets how often a connection looks (ConnectionOptions `bindCheckMs`; 0 turns it off). */
-export function configureBindWatch(rpc: Rpc, intervalMs: number | undefined): void {
-  const ms = intervalMs ?? defaultBindCheckMs;
-  watches.set(rpc, ms > 0 ? new BindWatch(rpc, ms) : null);
-}
 
 /**
  * Follows one awaited task for the bind watch: `see` each state; while it
@@ -170,7 +165,8 @@ export class PendingWait {
   ) {
     let watch = watches.get(rpc);
     if (watch === undefined) {
-      watch = new BindWatch(rpc, defaultBindCheckMs);
+      const ms = rpc.bindCheckMs ?? defaultBindCheckMs;
+      watch = ms > 0 ? new BindWatch(rpc, ms) : null;
       watches.set(rpc, watch);
     }
     this.watch = watch ?? undefined;

@@ -8,6 +8,7 @@ import type { RetryPolicy } from "../retry.js";
 import { backoffDelay, isTransient, sleep, withRetry } from "../retry.js";
 import { flameMaxRequestBytes } from "./request-size.js";
 import { Scope } from "./scope.js";
+import type { WatchOptions } from "./watch-hub.js";
 
 const maxUses = 8;
 const maxIdle = 256;
@@ -36,6 +37,10 @@ export class Rpc {
   closed = false;
   /** Largest request sent (ConnectionOptions `maxRequestBytes`). */
   maxRequestBytes = flameMaxRequestBytes;
+  /** ConnectionOptions `watch`, read by the watch hub when it is first needed. */
+  watchOptions: WatchOptions | undefined;
+  /** ConnectionOptions `bindCheckMs`, read by the bind watch when it is first needed. */
+  bindCheckMs: number | undefined;
 
   constructor(
     readonly client: Client<typeof Frontend>,

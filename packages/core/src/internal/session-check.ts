@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import type { CallOptions } from "../call-options.js";
 import { unknownOrClosedSessionPhrase } from "../error-kinds.js";
 import { FlameError, withKind } from "../errors.js";
-import { SessionState } from "../gen/flame/v1/types_pb.js";
+import type { SessionState } from "../gen/flame/v1/types_pb.js";
 import type { Rpc } from "./rpc.js";
 import type { Scope } from "./scope.js";
 
@@ -40,7 +40,8 @@ export async function decideBySession(
       options,
       true,
     );
-    if (session.status?.state === SessionState.Closed) {
+    // A literal (SessionState.Closed): naming the member would bundle the enum.
+    if (session.status?.state === (1 as SessionState)) {
       return withKind(err, "invalid-state", `session ${sessionId} is closed`);
     }
     return err;

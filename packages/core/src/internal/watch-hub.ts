@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Subscriber, TeardownLogic, Unsubscribable } from "rxjs";
+import type { Observer, TeardownLogic, Unsubscribable } from "rxjs";
 import { FlameError, toFlameError } from "../errors.js";
 import type { Task as TaskMessage } from "../gen/flame/v1/types_pb.js";
 import { TaskState } from "../gen/flame/v1/types_pb.js";
@@ -50,16 +50,11 @@ export const defaultWatchOptions: Readonly<Required<WatchOptions>> = {
 // One hub per Connection (keyed by its Rpc, which Connection and Sessions share).
 const hubs = new WeakMap<Rpc, WatchHub>();
 
-/** Sets up the hub of a connection with its options (Connection's constructor). */
-export function configureWatches(rpc: Rpc, options: WatchOptions | undefined): void {
-  hubs.set(rpc, new WatchHub(rpc, options));
-}
-
-/** The connection's hub (one with default options if none was set up). */
+/** The connection's hub, made with its `watch` options on first use. */
 export function watchHubOf(rpc: Rpc): WatchHub {
   let hub = hubs.get(rpc);
   if (hub === undefined) {
-    hub = new WatchHub(rpc);
+    hub = new WatchHub(rpc, rpc.watchOptions);
     hubs.set(rpc, hub);
   }
   return hub;
@@ -113,10 +108,9 @@ export class WatchHub {
     sessionId: string,
     taskId: string,
     options: WatchTaskOptions | undefined,
-    subscriber: Subscriber<Task>,
-    initial: Task | undefined,
+    subscriber: Observer<Task>,
   ): TeardownLogic {
-    if (this.tryAcquire()) return this.dedicated(sessionId, taskId, options, subscriber, initial);
+    if (this.tryAcquire()) return this.dedicated(sessionId, taskId, options, subscriber);
     if (this.rpc.closed) {
       subscriber.error(closedError("WatchTask"));
       return;
@@ -126,7 +120,7 @@ export class WatchHub {
     const existing = this.polls.get(key);
     const poll = existing ?? new SessionPoll(this, key, sessionId, headers);
     if (existing === undefined) this.polls.set(key, poll);
-    const watch = poll.add(taskId, subscriber, options, initial);
+    const watch = poll.add(taskId, subscriber, options);
     // Started after the first watch joined, so its first round covers it.
     if (existing === undefined) poll.start();
     return watch;
@@ -137,8 +131,7 @@ export class WatchHub {
     sessionId: string,
     taskId: string,
     options: WatchTaskOptions | undefined,
-    subscriber: Subscriber<Task>,
-    initial: Task | undefined,
+    subscriber: Observer<Task>,
   ): TeardownLogic {
     const scope = this.rpc.scope(options);
     let held = true;
@@ -149,7 +142,6 @@ export class WatchHub {
     followTask(this.rpc, sessionId, taskId, (task) => subscriber.next(task), {
       scope,
       headers: options?.headers,
-      initial,
       maxResumes: options?.maxResumes,
     }).then(
       () => {
@@ -215,9 +207,8 @@ class SessionPoll {
 
   add(
     taskId: string,
-    subscriber: Subscriber<Task>,
+    subscriber: Observer<Task>,
     options: WatchTaskOptions | undefined,
-    initial: Task | undefined,
   ): PolledWatch {
     const watch = new PolledWatch(
       this,
@@ -231,8 +222,7 @@ class SessionPoll {
     this.size++;
     this.joined = true;
     this.wake();
-    if (initial !== undefined) watch.offer(initial);
-    if (!watch.gone) watch.arm(options?.signal, options?.timeoutMs);
+    watch.arm(options?.signal, options?.timeoutMs);
     return watch;
   }
 
@@ -446,7 +436,7 @@ class PolledWatch implements Unsubscribable {
   constructor(
     private readonly poll: SessionPoll,
     readonly taskId: string,
-    private readonly subscriber: Subscriber<Task>,
+    private readonly subscriber: Observer<Task>,
     readonly maxResumes: number,
     readonly joinedRound: number,
   ) {}
