@@ -1,18 +1,19 @@
-// A minimal list + watch page on @flame-ts/web: list the sessions, then
-// watch one task and show its state. Built by bundle-size.ts, never served.
-import { connect, TaskState } from "@flame-ts/web";
+// A minimal list + watch page on @flame-ts/web, written as a size-minded
+// app would be: a Channel and the standalone functions it calls, so the
+// bundle holds those calls only. Built by bundle-size.ts, never served.
+import { listSessions, openChannel, openSession, TaskState, watchTask } from "@flame-ts/web";
 
-const flame = connect(location.origin);
+const flame = openChannel(location.origin);
 const list = document.createElement("ul");
 document.body.append(list);
-for (const session of await flame.listSessions()) {
+for (const session of await listSessions(flame)) {
   const item = document.createElement("li");
   item.textContent = `${session.id} ${session.application} ${session.succeed}/${session.pending}`;
   list.append(item);
 }
 const params = new URLSearchParams(location.search);
-const session = await flame.openSession(params.get("session") ?? "");
-session.watchTask(params.get("task") ?? "1").subscribe({
+const session = await openSession(flame, params.get("session") ?? "");
+watchTask(flame, session, params.get("task") ?? "1").subscribe({
   next: (task) => {
     document.title = `task ${task.id}: ${TaskState[task.state]}`;
   },

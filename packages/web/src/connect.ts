@@ -1,6 +1,6 @@
 import type { Interceptor, Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { Connection, type ConnectionOptions, FlameError } from "@flame-ts/core";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { Channel, Connection, type ConnectionOptions, FlameError } from "@flame-ts/core";
 
 /** What a {@link TransportFactory} is given: connect-web's transport options. */
 export interface TransportFactoryOptions {
@@ -19,24 +19,20 @@ export type TransportFactory = (options: TransportFactoryOptions) => Transport;
 /** Options for {@link connect}: core's connection options plus how to reach the server. */
 export interface WebConnectOptions extends ConnectionOptions {
   /**
-   * Wire protocol. Browsers cannot speak plain gRPC, so the default is
-   * gRPC-Web (connect-web's `createGrpcWebTransport`), which the emulator,
-   * `@flame-ts/gateway` and Envoy all serve. `"connect"` is the Connect
-   * protocol (`createConnectTransport`), for a Connect endpoint.
+   * Makes the transport. The default is connect-web's binary gRPC-Web
+   * (`createGrpcWebTransport`), which the emulator, `@flame-ts/gateway` and
+   * Envoy all serve; browsers cannot speak plain gRPC. For a Connect
+   * endpoint pass `createConnectTransport` (re-exported here). A test can
+   * pass one that makes its router transport. `useBinaryFormat`, `fetch`
+   * and `interceptors` are handed to it.
    */
-  protocol?: "grpc-web" | "connect";
+  transport?: TransportFactory;
   /** A fetch to use instead of the global one (e.g. to set `credentials`). */
   fetch?: typeof globalThis.fetch;
   /** Send protobuf binary rather than JSON. Default true. */
   useBinaryFormat?: boolean;
   /** Connect interceptors run on every call (e.g. to add an auth header). */
   interceptors?: Interceptor[];
-  /**
-   * Makes the transport instead of connect-web's, e.g. a test's router
-   * transport. `protocol` is then ignored; `useBinaryFormat`, `fetch` and
-   * `interceptors` are handed to it.
-   */
-  transport?: TransportFactory;
 }
 
 /**
@@ -45,17 +41,21 @@ export interface WebConnectOptions extends ConnectionOptions {
  * Returns the same {@link Connection} as `@flame-ts/node`.
  */
 export function connect(url: string, options: WebConnectOptions = {}): Connection {
+  return new Connection(...connectionArgs(url, options));
+}
+
+/**
+ * {@link connect} without the methods: a {@link Channel} for the standalone
+ * functions (`listSessions(channel)`, `watchTask(channel, session, id)`), so
+ * that a page's bundle holds only the calls it makes.
+ */
+export function openChannel(url: string, options: WebConnectOptions = {}): Channel {
+  return new Channel(...connectionArgs(url, options));
+}
+
+function connectionArgs(url: string, options: WebConnectOptions): [Transport, ConnectionOptions] {
   const baseUrl = parseBaseUrl(url);
-  const protocol = options.protocol ?? "grpc-web";
-  if (protocol !== "grpc-web" && protocol !== "connect") {
-    throw invalidConfig(`unknown protocol "${String(protocol)}"; use "grpc-web" or "connect"`);
-  }
-  // Both transports are imported statically. Loading the Connect one with
-  // import() only when chosen does not make a page smaller: Vite then splits
-  // connect-web into a shared chunk, and the bench's gRPC-Web page loads
-  // 45,095 bytes gzip instead of 45,034 (47,846 in all chunks).
-  const make =
-    options.transport ?? (protocol === "connect" ? createConnectTransport : createGrpcWebTransport);
+  const make = options.transport ?? createGrpcWebTransport;
   const transport = make({
     baseUrl,
     useBinaryFormat: options.useBinaryFormat ?? true,
@@ -66,10 +66,10 @@ export function connect(url: string, options: WebConnectOptions = {}): Connectio
   // gRPC-Web stream takes one, so by default at most three watches get a
   // stream of their own (plus one ListTask poll for the rest), which leaves
   // connections for unary calls. Over HTTP/2, raise `watch.maxStreams`.
-  return new Connection(transport, {
-    ...options,
-    watch: { maxStreams: BROWSER_WATCH_STREAMS, ...options.watch },
-  });
+  return [
+    transport,
+    { ...options, watch: { maxStreams: BROWSER_WATCH_STREAMS, ...options.watch } },
+  ];
 }
 
 /** Default `watch.maxStreams` in a browser: see {@link connect}. */

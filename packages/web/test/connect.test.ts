@@ -1,11 +1,28 @@
 // connect() from @flame-ts/web, exercised in Node (whose fetch speaks
 // HTTP/1.1 like a browser's): URL checks, connect-web's binary gRPC-Web by
-// default, the Connect protocol and JSON as options, a transport factory,
-// interceptors and the fetch option.
-import { createConnectTransport } from "@connectrpc/connect-web";
+// default, the Connect protocol (its factory, re-exported) and JSON as
+// options, any transport factory, interceptors, the fetch option, and
+// openChannel() for the standalone functions.
+import { createConnectTransport as connectWebFactory } from "@connectrpc/connect-web";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Connection, connect, FlameError, TaskState } from "../src/index.js";
+import { gate, waitFor } from "../../../test/support/async.js";
+import {
+  Channel,
+  Connection,
+  connect,
+  createConnectTransport,
+  createGrpcWebTransport,
+  createSession,
+  createTask,
+  FlameError,
+  listApplications,
+  openChannel,
+  registerApplication,
+  TaskState,
+  type TransportFactoryOptions,
+  watchTask,
+} from "../src/index.js";
 
 let emulator: Emulator;
 let grpcOnly: Emulator;
@@ -56,8 +73,8 @@ describe("connect (web)", () => {
     expect((thrown as Error).message).toMatch(words);
   });
 
-  it("rejects an unknown protocol option", () => {
-    expect(() => connect("http://x", { protocol: "grpc" as never })).toThrow(/unknown protocol/);
+  it("re-exports connect-web's transport factories", () => {
+    expect(createConnectTransport).toBe(connectWebFactory);
   });
 
   it("returns core's Connection", () => {
@@ -80,7 +97,7 @@ describe("connect (web)", () => {
   it("speaks the Connect protocol, and JSON, when asked", async () => {
     const seen: string[] = [];
     const flame = client(emulator.url, {
-      protocol: "connect",
+      transport: createConnectTransport,
       useBinaryFormat: false,
       fetch: recordingFetch(seen),
     });
@@ -96,7 +113,7 @@ describe("connect (web)", () => {
   it("speaks the Connect protocol in binary, and gRPC-Web in JSON", async () => {
     const seen: string[] = [];
     const connectBinary = client(emulator.url, {
-      protocol: "connect",
+      transport: createConnectTransport,
       fetch: recordingFetch(seen),
     });
     expect((await connectBinary.listApplications()).length).toBeGreaterThan(0);
@@ -108,25 +125,26 @@ describe("connect (web)", () => {
     expect(seen).toEqual(["application/grpc-web+json"]);
   });
 
-  it("takes any Connect transport factory", async () => {
-    const seen: string[] = [];
-    const flame = client(emulator.url, {
-      transport: createConnectTransport,
-      fetch: recordingFetch(seen),
+  it("hands its options to any transport factory", async () => {
+    const given: TransportFactoryOptions[] = [];
+    const flame = client(`${emulator.url}/`, {
+      useBinaryFormat: false,
+      transport: (options) => {
+        given.push(options);
+        return createGrpcWebTransport(options);
+      },
     });
     const session = await flame.createSession({ application: "flmping" });
     expect((await session.run()).state).toBe(TaskState.Succeed);
-    expect(seen.length).toBeGreaterThan(0);
-    expect(seen.every((t) => t === "application/proto" || t === "application/connect+proto")).toBe(
-      true,
-    );
+    // Made once, with the URL's trailing slash gone and the format asked for.
+    expect(given).toEqual([{ baseUrl: emulator.url, useBinaryFormat: false }]);
   });
 
   it("runs interceptors on every call, for each protocol", async () => {
-    for (const protocol of ["grpc-web", "connect"] as const) {
+    for (const transport of [createGrpcWebTransport, createConnectTransport]) {
       const seen: string[] = [];
       const flame = client(emulator.url, {
-        protocol,
+        transport,
         interceptors: [
           (next) => async (req) => {
             seen.push(req.method.name);
@@ -146,5 +164,52 @@ describe("connect (web)", () => {
     const flame = client(grpcOnly.url, { retry: false });
     await expect(flame.listApplications()).rejects.toSatisfy((err: unknown) => FlameError.is(err));
     expect(grpcOnly.stats().calls.ListApplication ?? 0).toBe(0);
+  });
+});
+
+describe("openChannel (web)", () => {
+  it("returns a Channel without the call methods, checking the URL as connect() does", async () => {
+    const channel = openChannel(emulator.url);
+    try {
+      expect(channel).toBeInstanceOf(Channel);
+      expect(channel).not.toBeInstanceOf(Connection);
+      const names = (await listApplications(channel)).map((a) => a.name);
+      expect(names).toContain("flmping");
+    } finally {
+      await channel.close();
+    }
+    expect(() => openChannel("127.0.0.1:8080")).toThrow(/absolute http:\/\/ or https:\/\/ URL/);
+  });
+
+  it("has the browser's watch budget: three WatchTask streams, the rest polled", async () => {
+    const application = `held-${process.pid}`;
+    const release = gate();
+    emulator.serve(application, () => release.promise.then(() => "done"));
+    const channel = openChannel(emulator.url, { retry: false });
+    try {
+      await registerApplication(channel, application);
+      const session = await createSession(channel, { application });
+      const tasks = await Promise.all(
+        Array.from({ length: 6 }, () => createTask(channel, session)),
+      );
+      const last = new Map<string, TaskState>();
+      const ends = tasks.map(
+        (t) =>
+          new Promise<void>((resolve, reject) =>
+            watchTask(channel, session, t.id).subscribe({
+              next: (task) => last.set(task.id, task.state),
+              error: reject,
+              complete: resolve,
+            }),
+          ),
+      );
+      await waitFor(() => last.size === tasks.length, "every watch to emit its current state");
+      expect(emulator.stats().openStreams).toBe(3);
+      release.open();
+      await Promise.all(ends);
+      expect([...last.values()].every((s) => s === TaskState.Succeed)).toBe(true);
+    } finally {
+      await channel.close();
+    }
   });
 });
