@@ -34,6 +34,33 @@ describe("browser bundle of core + web", () => {
     console.log(`minimal core+web browser bundle: ${gzip} bytes gzipped (level 9)`);
   });
 
+  it("a page on openChannel holds only the calls it makes", async () => {
+    const standalone = allJs(await buildPage("standalone"));
+    const whole = allJs(await buildPage("client"));
+    // Words only the code of each part has (booleans: a failure does not
+    // print the bundle). The page's calls and the watch machinery are in...
+    const used = ["invalid Flame URL", "ListSession", "OpenSession", "WatchTask gave up"];
+    for (const words of used) expect([words, standalone.includes(words)]).toEqual([words, true]);
+    // ...while calls it never makes, and the Connect protocol, are not; the
+    // whole-API page has them all, so the words are the right ones.
+    const unused = [
+      "an application name is required", // createSession / openOrCreateSession
+      "the reply carried no task id", // createTask, run, runMany
+      "no node in the answer", // getNode
+      "Connect-Protocol-Version", // connect-web's Connect transport
+    ];
+    for (const words of unused) {
+      expect([words, standalone.includes(words), whole.includes(words)]).toEqual([
+        words,
+        false,
+        true,
+      ]);
+    }
+    expect(gzipSizeOfJs(new Map([["page.js", standalone]]))).toBeLessThan(
+      gzipSizeOfJs(new Map([["page.js", whole]])),
+    );
+  });
+
   it("the test page, which uses the whole client API, builds clean too", async () => {
     const code = allJs(await buildPage("client"));
     expect(/["'`]node:/.test(code)).toBe(false);

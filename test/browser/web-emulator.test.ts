@@ -50,11 +50,30 @@ describe("web client against the emulator", () => {
     );
   });
 
+  it("speaks the Connect protocol in JSON when given createConnectTransport", async () => {
+    const over = await call("listApplicationsOverConnect", emulator.url);
+    expect(over.names).toEqual(expect.arrayContaining(["echo", "flmping"]));
+    expect(over.sent).toEqual(["application/json"]);
+  });
+
   it("creates a session and runs tasks to Succeed with their outputs", async () => {
     const run = await call("runTasks", emulator.url, "echo", ["a", "b", "c"]);
     expect(run.sessionListed).toBe(true);
     expect(run.results.map((r) => r.state)).toEqual(["Succeed", "Succeed", "Succeed"]);
     expect(run.results.map((r) => r.output).sort()).toEqual(["echo:a", "echo:b", "echo:c"]);
+  });
+
+  it("openChannel and the standalone functions list, open and watch (the bench's page)", async () => {
+    const run = await call("standaloneListAndWatch", emulator.url, "echo", 5);
+    expect(run.listed).toBe(true);
+    expect(run.application).toBe("echo");
+    expect(run.states).toHaveLength(5);
+    for (const seen of run.states) {
+      // The current state first, the terminal state once and last.
+      expect(["Pending", "Running", "Succeed"]).toContain(seen[0]);
+      expect(seen.at(-1)).toBe("Succeed");
+      expect(seen.filter((s) => s === "Succeed")).toHaveLength(1);
+    }
   });
 
   it("watchTask emits the current state first, then the terminal state once, then completes", async () => {

@@ -3,10 +3,17 @@
 import {
   type Connection,
   connect,
+  createConnectTransport,
+  createSession,
+  createTask,
   FlameError,
   isTerminal,
+  listSessions,
+  openChannel,
+  openSession,
   type Task,
   TaskState,
+  watchTask,
 } from "@flame-ts/web";
 import type { Subscription } from "rxjs";
 
@@ -83,6 +90,28 @@ const api = {
         .sort(),
     ),
 
+  /** listApplications over the Connect protocol, in JSON: the request's content-type too. */
+  async listApplicationsOverConnect(url: string) {
+    const sent: string[] = [];
+    const flame = connect(url, {
+      retry: false,
+      transport: createConnectTransport,
+      useBinaryFormat: false,
+      interceptors: [
+        (next) => (req) => {
+          sent.push(req.header.get("content-type") ?? "");
+          return next(req);
+        },
+      ],
+    });
+    try {
+      const names = (await flame.listApplications()).map((a) => a.name).sort();
+      return { names, sent };
+    } finally {
+      await flame.close();
+    }
+  },
+
   /** Same as listApplications, but reports a failure instead of throwing it. */
   async tryListApplications(
     url: string,
@@ -112,6 +141,39 @@ const api = {
         })),
       };
     }),
+
+  /**
+   * The bench's list + watch page, on openChannel and the standalone
+   * functions: create a session with tasks, list the sessions, open the
+   * session by id, and watch each task to its end.
+   */
+  async standaloneListAndWatch(url: string, application: string, count: number) {
+    const channel = openChannel(url, { retry: false });
+    try {
+      const created = await createSession(channel, { application });
+      const tasks = await Promise.all(
+        Array.from({ length: count }, (_, i) => createTask(channel, created, encode(`s${i}`))),
+      );
+      const listed = (await listSessions(channel)).some((s) => s.id === created.id);
+      const session = await openSession(channel, created.id);
+      const states = await Promise.all(
+        tasks.map(
+          (task) =>
+            new Promise<string[]>((resolve, reject) => {
+              const seen: string[] = [];
+              watchTask(channel, session, task.id).subscribe({
+                next: (t) => seen.push(stateName(t.state)),
+                error: reject,
+                complete: () => resolve(seen),
+              });
+            }),
+        ),
+      );
+      return { sessionId: session.id, application: session.application, listed, states };
+    } finally {
+      await channel.close();
+    }
+  },
 
   /** Creates a task and starts watching it; the watch stays open until it completes or stopWatch. */
   async startWatch(
