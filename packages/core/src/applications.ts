@@ -23,10 +23,7 @@ export async function registerApplication(
   attrs: ApplicationAttributes = {},
   options?: CallOptions,
 ): Promise<void> {
-  const request = { name, application: toApplicationSpec(attrs) };
-  const method = "RegisterApplication";
-  checkRequestSize(method, channel.rpc.maxRequestBytes, RegisterApplicationRequestSchema, request);
-  await resultCall(channel, method, (o) => channel.client.registerApplication(request, o), options);
+  await sendSpec(channel, "RegisterApplication", name, attrs, options);
 }
 
 /**
@@ -41,10 +38,7 @@ export async function updateApplication(
   attrs: ApplicationAttributes = {},
   options?: CallOptions,
 ): Promise<void> {
-  const request = { name, application: toApplicationSpec(attrs) };
-  const method = "UpdateApplication";
-  checkRequestSize(method, channel.rpc.maxRequestBytes, UpdateApplicationRequestSchema, request);
-  await resultCall(channel, method, (o) => channel.client.updateApplication(request, o), options);
+  await sendSpec(channel, "UpdateApplication", name, attrs, options);
 }
 
 /**
@@ -97,6 +91,28 @@ export async function listApplications(
     true,
   );
   return sortByCreation(list.applications.map(toApplication), (a) => a.name);
+}
+
+/** RegisterApplication or UpdateApplication: a name and a spec, size-checked before sending. */
+function sendSpec(
+  channel: Channel,
+  method: "RegisterApplication" | "UpdateApplication",
+  name: string,
+  attrs: ApplicationAttributes,
+  options: CallOptions | undefined,
+): Promise<void> {
+  const request = { name, application: toApplicationSpec(attrs) };
+  const register = method === "RegisterApplication";
+  const schema = register ? RegisterApplicationRequestSchema : UpdateApplicationRequestSchema;
+  checkRequestSize(method, channel.rpc.maxRequestBytes, schema, request);
+  const { client } = channel;
+  return resultCall(
+    channel,
+    method,
+    (o) =>
+      register ? client.registerApplication(request, o) : client.updateApplication(request, o),
+    options,
+  );
 }
 
 /** An application call: Flame answers with a Result, failure in-band; never retried. */

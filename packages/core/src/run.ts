@@ -12,7 +12,7 @@ import type { Task } from "./task.js";
 import { toTask } from "./task.js";
 import type { TaskResult } from "./task-result.js";
 import { lacksFailureEvent, toTaskResult } from "./task-result.js";
-import { createTaskIn, resolveSession, type SessionRef } from "./tasks.js";
+import { createTaskIn, resolveSession, type SessionRef, sessionIdOf } from "./tasks.js";
 import type { WatchTaskOptions } from "./watch-task.js";
 
 /**
@@ -93,7 +93,7 @@ export async function invoke<In = Uint8Array, Out = Uint8Array>(
 ): Promise<Out> {
   const result = await run(channel, session, input, options);
   if (result.state === TaskState.Succeed) return result.output as Out;
-  const sessionId = typeof session === "string" ? session : session.id;
+  const sessionId = sessionIdOf(session);
   const state = TaskState[result.state];
   const detail = result.errorMessage ? `: ${result.errorMessage}` : "";
   throw Object.assign(

@@ -9,6 +9,7 @@ import {
 import type { Session as SessionMessage } from "./gen/flame/v1/types_pb.js";
 import { sortByCreation } from "./internal/list-order.js";
 import { checkRequestSize, roughSize } from "./internal/request-size.js";
+import type { WireCallOptions } from "./internal/rpc.js";
 import { decideBySession } from "./internal/session-check.js";
 import { ResourceRequirement } from "./resource-requirement.js";
 import { generateSessionId } from "./session-id.js";
@@ -95,14 +96,7 @@ export async function getSession(
   id: string,
   options?: CallOptions,
 ): Promise<SessionInfo> {
-  const { rpc } = channel;
-  const message = await rpc.unary(
-    "GetSession",
-    (o) => rpc.client.getSession({ sessionId: id }, o),
-    options,
-    true,
-  );
-  return toSessionInfo(message, id);
+  return byId(channel, "GetSession", id, (r, o) => channel.client.getSession(r, o), options, true);
 }
 
 /**
@@ -131,14 +125,8 @@ export async function closeSession(
   id: string,
   options?: CallOptions,
 ): Promise<SessionInfo> {
-  const { rpc } = channel;
-  const message = await rpc.unary(
-    "CloseSession",
-    (o) => rpc.client.closeSession({ sessionId: id }, o),
-    options,
-    false,
-  );
-  return toSessionInfo(message, id);
+  const close = (r: ById, o: WireCallOptions) => channel.client.closeSession(r, o);
+  return byId(channel, "CloseSession", id, close, options, false);
 }
 
 /**
@@ -153,17 +141,26 @@ export async function deleteSession(
   id: string,
   options?: CallOptions,
 ): Promise<SessionInfo> {
-  const { rpc } = channel;
-  const message = await rpc.unary(
-    "DeleteSession",
-    (o) => rpc.client.deleteSession({ sessionId: id }, o),
-    options,
-    false,
-  );
-  return toSessionInfo(message, id);
+  const remove = (r: ById, o: WireCallOptions) => channel.client.deleteSession(r, o);
+  return byId(channel, "DeleteSession", id, remove, options, false);
 }
 
 type SessionSpecInit = ReturnType<typeof toSessionSpec>;
+type ById = { sessionId: string };
+
+/** A call that names one session and answers with it. */
+async function byId(
+  channel: Channel,
+  method: string,
+  id: string,
+  call: (request: ById, options: WireCallOptions) => Promise<SessionMessage>,
+  options: CallOptions | undefined,
+  idempotent: boolean,
+): Promise<SessionInfo> {
+  const request = { sessionId: id };
+  const message = await channel.rpc.unary(method, (o) => call(request, o), options, idempotent);
+  return toSessionInfo(message, id);
+}
 
 async function open(
   channel: Channel,

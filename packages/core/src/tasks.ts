@@ -21,14 +21,20 @@ export type SessionRef<In = Uint8Array, Out = Uint8Array> =
   | string
   | { readonly id: string; readonly codec?: TaskCodec<In, Out> | undefined };
 
+/** @internal The id of a SessionRef. */
+export function sessionIdOf(session: SessionRef<unknown, unknown>): string {
+  return typeof session === "string" ? session : session.id;
+}
+
 /** @internal The id and codecs of a SessionRef. */
 export function resolveSession<In, Out>(
   session: SessionRef<In, Out>,
 ): { id: string; codec: TaskCodec<In, Out> } {
-  const fallback = bytesCodec as unknown as TaskCodec<In, Out>;
-  return typeof session === "string"
-    ? { id: session, codec: fallback }
-    : { id: session.id, codec: session.codec ?? fallback };
+  const codec = typeof session === "string" ? undefined : session.codec;
+  return {
+    id: sessionIdOf(session),
+    codec: codec ?? (bytesCodec as unknown as TaskCodec<In, Out>),
+  };
 }
 
 /**
@@ -82,7 +88,7 @@ export async function getTask(
   options?: CallOptions,
 ): Promise<Task> {
   const { rpc } = channel;
-  const sessionId = typeof session === "string" ? session : session.id;
+  const sessionId = sessionIdOf(session);
   const message = await rpc.unary(
     "GetTask",
     (o) => rpc.client.getTask({ sessionId, taskId }, o),
@@ -102,9 +108,16 @@ export async function listTasks(
   session: SessionRef<unknown, unknown>,
   options?: CallOptions,
 ): Promise<Task[]> {
-  const { rpc } = channel;
-  const sessionId = typeof session === "string" ? session : session.id;
-  const tasks = await rpc.unary(
+  return sortById(await readTasks(channel.rpc, sessionIdOf(session), options));
+}
+
+/** @internal Every task of a session, in the server's order (ListTask, collected). */
+export function readTasks(
+  rpc: Rpc,
+  sessionId: string,
+  options: (CallOptions & { scope?: Scope | undefined }) | undefined,
+): Promise<Task[]> {
+  return rpc.unary(
     "ListTask",
     async (o) => {
       const tasks: Task[] = [];
@@ -115,7 +128,7 @@ export async function listTasks(
     },
     options,
     true,
+    // A long list is not cut off by the default deadline; a caller's still applies.
     undefined,
   );
-  return sortById(tasks);
 }

@@ -9,8 +9,7 @@ import { TaskGate } from "./internal/task-gate.js";
 import { watchHubOf } from "./internal/watch-hub.js";
 import { sleep } from "./retry.js";
 import type { Task } from "./task.js";
-import { toTask } from "./task.js";
-import type { SessionRef } from "./tasks.js";
+import { readTasks, type SessionRef, sessionIdOf } from "./tasks.js";
 
 export interface WatchSessionOptions extends CallOptions {
   /**
@@ -53,7 +52,7 @@ export function watchSession(
   options?: WatchSessionOptions,
 ): Observable<Task> {
   const { rpc } = channel;
-  const sessionId = typeof session === "string" ? session : session.id;
+  const sessionId = sessionIdOf(session);
   return new Observable<Task>((subscriber) => {
     const scope = rpc.scope(options);
     run(rpc, sessionId, options ?? {}, scope, (task) => subscriber.next(task)).then(
@@ -109,19 +108,7 @@ async function run(
       );
       closed = session.status?.state === SessionState.Closed;
     }
-    const tasks = await rpc.unary(
-      "ListTask",
-      async (o) => {
-        const rows: Task[] = [];
-        for await (const m of rpc.client.listTask({ sessionId }, o)) {
-          rows.push(toTask(m, { sessionId }));
-        }
-        return rows;
-      },
-      call,
-      true,
-      undefined,
-    );
+    const tasks = await readTasks(rpc, sessionId, call);
     for (const task of tasks) gateOf(task.id).offer(task);
 
     const open = tasks.filter((t) => !gateOf(t.id).terminal);

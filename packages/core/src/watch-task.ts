@@ -4,7 +4,7 @@ import type { Channel } from "./channel.js";
 import { PendingWait } from "./internal/bind-watch.js";
 import { watchHubOf } from "./internal/watch-hub.js";
 import type { Task } from "./task.js";
-import type { SessionRef } from "./tasks.js";
+import { type SessionRef, sessionIdOf } from "./tasks.js";
 
 export type { WatchOptions } from "./internal/watch-hub.js";
 
@@ -54,7 +54,7 @@ export function watchTask(
   options?: WatchTaskOptions,
 ): Observable<Task> {
   const { rpc } = channel;
-  const sessionId = typeof session === "string" ? session : session.id;
+  const sessionId = sessionIdOf(session);
   return new Observable<Task>((subscriber) => {
     const pending = new PendingWait(rpc, sessionId, options?.headers, (err) =>
       subscriber.error(err),
