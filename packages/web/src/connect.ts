@@ -16,7 +16,10 @@ export interface TransportFactoryOptions {
  */
 export type TransportFactory = (options: TransportFactoryOptions) => Transport;
 
-/** Options for {@link connect}: core's connection options plus how to reach the server. */
+/**
+ * Options for {@link connect} and {@link openChannel}: core's connection
+ * options plus how to reach the server.
+ */
 export interface WebConnectOptions extends ConnectionOptions {
   /**
    * Makes the transport. The default is connect-web's binary gRPC-Web
