@@ -82,6 +82,29 @@ export function useHarness(
 
 export { gate, rejection, waitFor } from "../support/async.js";
 
+/**
+ * Serves `app` with tasks that run until let go: each task's opener is in
+ * the returned map by task id (and in `openers`, when given, so that a
+ * test can let every task go at the end). A task's output is `out-<id>`.
+ */
+export function serveHeld(
+  emulator: Emulator,
+  app: string,
+  openers?: (() => void)[],
+): Map<string, () => void> {
+  const gates = new Map<string, () => void>();
+  emulator.serve(
+    app,
+    ({ taskId }) =>
+      new Promise<string>((resolve) => {
+        const open = () => resolve(`out-${taskId}`);
+        gates.set(taskId, open);
+        openers?.push(open);
+      }),
+  );
+  return gates;
+}
+
 /** Flame's storage engines, each answering in its own codes and words. */
 export type Engine = NonNullable<EmulatorOptions["storage"]>;
 

@@ -1,11 +1,20 @@
 // watchTask past the connection's stream budget (ConnectionOptions.watch):
 // the first maxStreams watches get a WatchTask stream each, the rest share
 // one ListTask poll per session. Over real HTTP/2 sockets to the emulator.
-import { type Connection, FlameError, type Session, type Task, TaskState } from "@flame-ts/core";
+import { type Connection, FlameError, type Task, TaskState } from "@flame-ts/core";
 import type { Subscription } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { emissionProblem } from "../reliability/helpers.js";
-import { engines, type Harness, rejection, startHarness, unique, waitFor } from "./helpers.js";
+import { watchAll } from "../support/watched.js";
+import {
+  engines,
+  type Harness,
+  rejection,
+  serveHeld,
+  startHarness,
+  unique,
+  waitFor,
+} from "./helpers.js";
 
 describe.each(engines)("on %s", (storage) => {
   let h: Harness;
@@ -25,41 +34,12 @@ describe.each(engines)("on %s", (storage) => {
   async function heldSession(connection: Connection, count: number) {
     const app = unique("held");
     await h.connection.registerApplication(app, {});
-    const gates = new Map<string, () => void>();
-    h.emulator.serve(
-      app,
-      ({ taskId }) =>
-        new Promise<string>((resolve) => {
-          const open = () => resolve(`out-${taskId}`);
-          gates.set(taskId, open);
-          release.push(open);
-        }),
-    );
+    const gates = serveHeld(h.emulator, app, release);
     const created = await h.connection.createSession({ application: app });
     const session = await connection.openSession(created.id);
     const ids: string[] = [];
     for (let i = 0; i < count; i++) ids.push((await session.createTask()).id);
     return { session, ids, gates };
-  }
-
-  interface Watched {
-    seen: Task[][];
-    errors: unknown[];
-    completed: number;
-  }
-
-  function watchAll(session: Session, ids: string[]): Watched {
-    const watched: Watched = { seen: ids.map(() => []), errors: [], completed: 0 };
-    ids.forEach((id, i) => {
-      subscriptions.push(
-        session.watchTask(id).subscribe({
-          next: (t) => watched.seen[i]?.push(t),
-          error: (e) => watched.errors.push(e),
-          complete: () => watched.completed++,
-        }),
-      );
-    });
-    return watched;
   }
 
   /** The highest `openStreams` the emulator reports while `run` runs (sampled). */
@@ -89,7 +69,7 @@ describe.each(engines)("on %s", (storage) => {
       const base = h.emulator.stats().openStreams;
       expect(base).toBe(0);
       const { value: watched, maxOpen } = await maxOpenDuring(async () => {
-        const watched = watchAll(session, ids);
+        const watched = watchAll(session, ids, subscriptions);
         await waitFor(() => watched.seen.every((s) => s.length > 0), "every current state");
         // The current state comes first: the task is Running, as the server says.
         expect(watched.seen.map((s) => s[0]?.state)).toEqual(ids.map(() => TaskState.Running));
@@ -157,7 +137,7 @@ describe.each(engines)("on %s", (storage) => {
       const { session, ids, gates } = await heldSession(c, 1);
       const id = ids[0] as string;
       await waitFor(() => gates.has(id), "the task running");
-      const watched = watchAll(session, [id, id, id, id, id]);
+      const watched = watchAll(session, [id, id, id, id, id], subscriptions);
       await waitFor(() => watched.seen.every((s) => s.length > 0), "every current state");
       gates.get(id)?.();
       await waitFor(() => watched.completed === 5, "every watch to complete");
@@ -234,7 +214,7 @@ describe.each(engines)("on %s", (storage) => {
       });
       const { session, ids, gates } = await heldSession(c, TASKS);
       await waitFor(() => gates.size === TASKS, "every task running");
-      const watched = watchAll(session, ids);
+      const watched = watchAll(session, ids, subscriptions);
       await waitFor(
         () => watched.seen.every((s) => s.length > 0) && h.emulator.stats().openStreams >= BUDGET,
         "every current state and the dedicated streams",

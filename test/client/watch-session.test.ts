@@ -1,6 +1,6 @@
 import { codecs, type Task, TaskState } from "@flame-ts/core";
 import { describe, expect, it } from "vitest";
-import { engines, unique, useHarness, waitFor } from "./helpers.js";
+import { engines, serveHeld, unique, useHarness, waitFor } from "./helpers.js";
 
 describe.each(engines)("on %s", (storage) => {
   const h = useHarness({ storage });
@@ -9,14 +9,7 @@ describe.each(engines)("on %s", (storage) => {
     it("delivers every task's terminal state once, within maxStreams, and completes on close", async () => {
       const app = unique("many");
       await h.connection.registerApplication(app, {});
-      const gates = new Map<string, () => void>();
-      h.emulator.serve(
-        app,
-        ({ taskId }) =>
-          new Promise<string>((resolve) => {
-            gates.set(taskId, () => resolve(`out-${taskId}`));
-          }),
-      );
+      const gates = serveHeld(h.emulator, app);
       const s = await h.connection.createSession({ application: app, codec: codecs.string });
       const TASKS = 12;
       const MAX = 3;

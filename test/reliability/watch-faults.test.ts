@@ -4,11 +4,12 @@
 // The connection's watch budget is 200 streams: 200 watches have a
 // WatchTask stream each, the other 800 share the session's ListTask poll,
 // so both paths ride out the same faults.
-import { type Session, type Task, TaskState } from "@flame-ts/core";
+import { type Session, TaskState } from "@flame-ts/core";
 import { type Emulator, startEmulator } from "@flame-ts/emulator";
 import { type Connection, connect } from "@flame-ts/node";
 import type { Subscription } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Watched, watchAll } from "../support/watched.js";
 import { emissionProblem, gate, waitFor } from "./helpers.js";
 
 const TASKS = 1_000;
@@ -45,12 +46,6 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-interface Watched {
-  seen: Task[][];
-  errors: unknown[];
-  completed: number;
-}
-
 /** Creates `TASKS` tasks (held Pending/Running) and watches each one. */
 async function watchMany(session: Session): Promise<Watched> {
   const ids: string[] = [];
@@ -63,20 +58,11 @@ async function watchMany(session: Session): Promise<Watched> {
     ids.push(...batch.map((t) => t.id));
   }
   expect(new Set(ids).size).toBe(TASKS);
-  const watched: Watched = { seen: ids.map(() => []), errors: [], completed: 0 };
   maxOpen = 0;
   sampler = setInterval(() => {
     maxOpen = Math.max(maxOpen, emulator.stats().openStreams);
   }, 2);
-  ids.forEach((id, i) => {
-    subscriptions.push(
-      session.watchTask(id).subscribe({
-        next: (t) => watched.seen[i]?.push(t),
-        error: (e) => watched.errors.push(e),
-        complete: () => watched.completed++,
-      }),
-    );
-  });
+  const watched = watchAll(session, ids, subscriptions);
   await waitFor(
     () => emulator.stats().openStreams >= BUDGET && watched.seen.every((s) => s.length > 0),
     `${BUDGET} open streams and ${TASKS} watches with their current state`,
